@@ -1,0 +1,1 @@
+"""Pure domain logic: no files, no tracking, no network."""

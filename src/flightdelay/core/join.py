@@ -1,0 +1,115 @@
+"""Joining the sources into one row per flight: weather, aircraft, destination and schedule context."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from flightdelay.schemas import WEATHER_KEY
+
+# Which past hours summarise the recent weather: the hour itself and the two before it.
+_RECENT_HOURS = (1, 2)
+
+
+def _hourly_index(weather: pd.DataFrame) -> pd.DatetimeIndex:
+    stamps = pd.to_datetime(weather[["year", "month", "day", "hour"]])
+    return pd.DatetimeIndex(stamps)
+
+
+def _shifted(weather: pd.DataFrame, column: str, hours: int) -> np.ndarray:
+    """``column`` as observed ``hours`` earlier at the same origin (NaN where no observation)."""
+    series = pd.Series(weather[column].to_numpy(), index=pd.MultiIndex.from_arrays([weather["origin"], weather["_ts"]]))
+    past = pd.MultiIndex.from_arrays([weather["origin"], weather["_ts"] - pd.Timedelta(hours=hours)])
+    return series.reindex(past).to_numpy(dtype=float)
+
+
+def derive_weather(weather: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Add trend and recent-window columns to hourly weather; return it and the duplicates dropped.
+
+    The source repeats a few hours (the autumn clock change); the first observation wins.
+    Lags look up the observation exactly ``h`` hours earlier, so gaps in the series give NaN, not
+    a value from the wrong hour.
+    """
+    deduped = weather.drop_duplicates(list(WEATHER_KEY), keep="first")
+    dropped = len(weather) - len(deduped)
+    out = deduped.reset_index(drop=True).copy()
+    out["_ts"] = _hourly_index(out)
+    out["pressure_change_3h"] = out["pressure"] - _shifted(out, "pressure", 3)
+    out["pressure_change_12h"] = out["pressure"] - _shifted(out, "pressure", 12)
+    out["temp_change_24h"] = out["temp"] - _shifted(out, "temp", 24)
+    out["humid_change_3h"] = out["humid"] - _shifted(out, "humid", 3)
+    wind = np.column_stack([out["wind_speed"].to_numpy(dtype=float)] + [_shifted(out, "wind_speed", h) for h in _RECENT_HOURS])
+    precip = np.column_stack([out["precip"].to_numpy(dtype=float)] + [_shifted(out, "precip", h) for h in _RECENT_HOURS])
+    visib = np.column_stack([out["visib"].to_numpy(dtype=float)] + [_shifted(out, "visib", h) for h in _RECENT_HOURS])
+    with np.errstate(all="ignore"):
+        out["wind_speed_max_3h"] = _nan_reduce(np.nanmax, wind)
+        out["precip_3h"] = _nan_reduce(np.nansum, precip, all_nan=np.nan)
+        out["visib_min_3h"] = _nan_reduce(np.nanmin, visib)
+    return out.drop(columns=["_ts", "time_hour"]), dropped
+
+
+def _nan_reduce(func: object, values: np.ndarray, all_nan: float = np.nan) -> np.ndarray:
+    """Row-wise reduction ignoring NaN; rows that are all NaN give ``all_nan``."""
+    empty = np.isnan(values).all(axis=1)
+    safe = np.where(empty[:, None], 0.0, values)
+    reduced = func(safe, axis=1)  # type: ignore[operator]
+    return np.where(empty, all_nan, reduced)
+
+
+def schedule_context(flights: pd.DataFrame) -> pd.DataFrame:
+    """Columns that the published schedule alone determines, known weeks before departure.
+
+    * ``tail_leg_of_day``: how many earlier NYC departures the same aircraft has that day;
+    * ``minutes_since_tail_prev_departure``: scheduled minutes since its previous NYC departure;
+    * ``origin_departures_in_hour``: departures scheduled at the origin in the same clock hour;
+    * ``carrier_departures_of_day``: the carrier's NYC departures scheduled that day.
+    """
+    out = flights.copy()
+    minutes = (out["sched_dep_time"] // 100) * 60 + out["sched_dep_time"] % 100
+    order = out.assign(_m=minutes).sort_values(["tailnum", "year", "month", "day", "_m"], kind="stable")
+    by_tail = order.groupby(["tailnum", "year", "month", "day"], sort=False, dropna=True)
+    leg = by_tail.cumcount().astype(float)
+    since = (order["_m"] - by_tail["_m"].shift(1)).astype(float)
+    out["tail_leg_of_day"] = leg.reindex(out.index)
+    out["minutes_since_tail_prev_departure"] = since.reindex(out.index)
+    hour = out["sched_dep_time"] // 100
+    out["origin_departures_in_hour"] = (
+        out.groupby([out["origin"], out["year"], out["month"], out["day"], hour])["flight"].transform("size").astype(float)
+    )
+    out["carrier_departures_of_day"] = (
+        out.groupby(["carrier", "year", "month", "day"])["flight"].transform("size").astype(float)
+    )
+    return out
+
+
+def join_sources(
+    flights: pd.DataFrame,
+    weather: pd.DataFrame,
+    planes: pd.DataFrame,
+    airports: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per flight: weather at the origin in the scheduled hour, its aircraft, its destination.
+
+    ``weather`` is the output of :func:`derive_weather`. Left joins throughout: a flight without a
+    match keeps NaN there, and validate reports how many.
+    """
+    with_hour = flights.assign(hour=flights["sched_dep_time"] // 100)
+    joined = with_hour.drop(columns=["time_hour"]).merge(
+        weather, on=list(WEATHER_KEY), how="left", validate="many_to_one"
+    )
+    aircraft = planes[["tailnum", "year", "manufacturer", "engines", "seats"]].rename(
+        columns={
+            "year": "plane_year",
+            "manufacturer": "plane_manufacturer",
+            "engines": "plane_engines",
+            "seats": "plane_seats",
+        }
+    )
+    joined = joined.merge(aircraft, on="tailnum", how="left", validate="many_to_one")
+    destinations = airports[["faa", "lat", "lon"]].rename(columns={"faa": "dest", "lat": "dest_lat", "lon": "dest_lon"})
+    joined = joined.merge(destinations, on="dest", how="left", validate="many_to_one")
+    joined = schedule_context(joined)
+    joined = joined.drop(columns=["hour", "minute"])
+    joined = joined.sort_values(["year", "month", "day", "sched_dep_time", "carrier", "flight", "origin"], kind="stable")
+    return joined.reset_index(drop=True)
+

@@ -1,0 +1,63 @@
+"""The scikit-learn pipeline: preprocessing and estimator, chosen and tuned in ``params.yaml``."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from flightdelay.core.features import CATEGORICAL, NUMERIC
+from flightdelay.settings import Train
+
+
+def _hist_gradient_boosting(train: Train) -> Pipeline:
+    # Unknown and missing categories both become NaN, which the trees route like any missing value.
+    encode = OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        dtype=np.float64,
+    )
+    columns = ColumnTransformer(
+        [("categorical", encode, list(CATEGORICAL)), ("numeric", "passthrough", list(NUMERIC))],
+        verbose_feature_names_out=False,
+    )
+    hp = train.hist_gradient_boosting
+    estimator = HistGradientBoostingClassifier(
+        learning_rate=hp.learning_rate,
+        max_iter=hp.max_iter,
+        max_leaf_nodes=hp.max_leaf_nodes,
+        min_samples_leaf=hp.min_samples_leaf,
+        l2_regularization=hp.l2_regularization,
+        categorical_features=list(range(len(CATEGORICAL))),
+        early_stopping=False,
+        random_state=train.random_state,
+    )
+    return Pipeline([("columns", columns), ("estimator", estimator)])
+
+
+def _logistic_regression(train: Train) -> Pipeline:
+    categorical = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="missing"),
+        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50),
+    )
+    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    columns = ColumnTransformer(
+        [("categorical", categorical, list(CATEGORICAL)), ("numeric", numeric, list(NUMERIC))],
+        verbose_feature_names_out=False,
+    )
+    hp = train.logistic_regression
+    return Pipeline(
+        [("columns", columns), ("estimator", LogisticRegression(C=hp.C, max_iter=hp.max_iter, random_state=train.random_state))]
+    )
+
+
+def make_model(train: Train) -> Pipeline:
+    """An unfitted pipeline that takes the frame from :func:`~flightdelay.core.features.build_features`."""
+    if train.estimator == "hist_gradient_boosting":
+        return _hist_gradient_boosting(train)
+    return _logistic_regression(train)

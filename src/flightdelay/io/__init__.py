@@ -1,0 +1,1 @@
+"""Side effects: files, the sample data, DVC and MLflow."""

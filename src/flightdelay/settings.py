@@ -1,0 +1,120 @@
+"""Typed settings: ``params.yaml`` parsed once into frozen, strict models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class _Frozen(BaseModel):
+    # Lax mode so YAML scalars become Paths and tuples; unknown keys are still errors.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Paths(_Frozen):
+    """Every file the pipeline reads or writes, relative to the project root."""
+
+    raw: Path
+    flights: Path
+    validation_report: Path
+    train: Path
+    valid: Path
+    test: Path
+    model: Path
+    metrics: Path
+    slices: Path
+    plots: Path
+
+
+class Split(_Frozen):
+    """Time split: the latest month tests, the month(s) before it validate, the rest trains."""
+
+    valid_months: Annotated[int, Field(ge=1)]
+    test_months: Annotated[int, Field(ge=1)]
+    min_train_months: Annotated[int, Field(ge=1)]
+
+
+class Label(_Frozen):
+    """What counts as a delayed flight."""
+
+    delay_minutes: Annotated[int, Field(ge=0)]
+
+
+class HistGradientBoosting(_Frozen):
+    learning_rate: Annotated[float, Field(gt=0, le=1)]
+    max_iter: Annotated[int, Field(ge=1)]
+    max_leaf_nodes: Annotated[int, Field(ge=2)]
+    min_samples_leaf: Annotated[int, Field(ge=1)]
+    l2_regularization: Annotated[float, Field(ge=0)]
+
+
+class LogisticRegression(_Frozen):
+    C: Annotated[float, Field(gt=0)]
+    max_iter: Annotated[int, Field(ge=1)]
+
+
+class Train(_Frozen):
+    estimator: Literal["hist_gradient_boosting", "logistic_regression"]
+    random_state: int
+    hist_gradient_boosting: HistGradientBoosting
+    logistic_regression: LogisticRegression
+
+
+class Costs(_Frozen):
+    """Business cost of each kind of mistake, used to choose the decision threshold."""
+
+    false_positive: Annotated[float, Field(ge=0)]
+    false_negative: Annotated[float, Field(ge=0)]
+
+
+class Evaluate(_Frozen):
+    costs: Costs
+    slices: tuple[str, ...]
+    plot_points: Annotated[int, Field(ge=10)]
+
+
+class Tune(_Frozen):
+    """A time-boxed random search over ``space`` (lists of candidate values per HGB param)."""
+
+    budget_seconds: Annotated[float, Field(gt=0)]
+    max_trials: Annotated[int, Field(ge=1)]
+    space: dict[str, tuple[float | int, ...]]
+
+
+class Params(_Frozen):
+    """The whole of ``params.yaml``."""
+
+    paths: Paths
+    split: Split
+    label: Label
+    train: Train
+    evaluate: Evaluate
+    tune: Tune
+
+
+class ParamsError(ValueError):
+    """``params.yaml`` is missing, unreadable or does not match the settings models."""
+
+
+def load(path: Path = PARAMS_FILE) -> Params:
+    """Parse ``params.yaml`` into :class:`Params`, or raise :class:`ParamsError` naming the key."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ParamsError(f"{path}: not found (run from the project root)") from exc
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ParamsError(f"{path}: {problems}") from exc

@@ -1,0 +1,93 @@
+"""Evaluate: choose the threshold on the validation month, score the test month, write metrics and plots."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from flightdelay.core import metrics
+from flightdelay.core.features import FEATURES, LABEL
+from flightdelay.io.files import read_parquet, write_json
+from flightdelay.settings import Params
+from flightdelay.stages._runner import run_stage
+
+log = logging.getLogger(__name__)
+
+
+def predict(model: Any, rows: pd.DataFrame) -> np.ndarray:
+    """Delay probabilities for featurized rows."""
+    return np.asarray(model.predict_proba(rows[list(FEATURES)])[:, 1], dtype=float)
+
+
+def assess(params: Params, model: Any, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """Metrics, slices and curves of ``model``: the threshold comes from ``valid`` only."""
+    y_valid, p_valid = valid[LABEL].to_numpy(), predict(model, valid)
+    y_test, p_test = test[LABEL].to_numpy(), predict(model, test)
+    threshold, valid_cost = metrics.choose_threshold(y_valid, p_valid, params.evaluate.costs)
+    _, test_cost = metrics.choose_threshold(y_test, p_test, params.evaluate.costs)
+    predicted = (p_test >= threshold).astype(int)
+    c = params.evaluate.costs
+    cost_at_threshold = float(
+        (c.false_positive * np.sum((predicted == 1) & (y_test == 0)) + c.false_negative * np.sum((predicted == 0) & (y_test == 1)))
+        / max(len(y_test), 1)
+    )
+    return {
+        "metrics": {
+            "threshold": round(threshold, 6),
+            "test": metrics.rounded(metrics.score(y_test, p_test, threshold) | {"expected_cost": cost_at_threshold}),
+            "valid": metrics.rounded(metrics.score(y_valid, p_valid, threshold) | {"expected_cost": valid_cost}),
+            "test_best_possible_cost": round(test_cost, 6),
+        },
+        "slices": metrics.slice_scores(test, y_test, p_test, threshold, params.evaluate.slices),
+        "curves": metrics.curves(y_test, p_test, params.evaluate.plot_points),
+        "confusion": metrics.confusion_rows(y_test, predicted),
+    }
+
+
+def _log_to_mlflow(params: Params, result: dict[str, Any]) -> str:
+    import mlflow
+
+    from flightdelay.io import tracking
+
+    root = Path.cwd()
+    tracking.configure(root)
+    model_sha = tracking.sha256(params.paths.model)
+    run_id = tracking.find_run(model_sha)
+    tags = None if run_id else tracking.lineage(root) | {tracking.MODEL_SHA_TAG: model_sha, "stage": "evaluate"}
+    flat = {"threshold": result["metrics"]["threshold"]}
+    for part in ("test", "valid"):
+        flat |= {f"{part}_{k}": v for k, v in result["metrics"][part].items() if v is not None}
+    with mlflow.start_run(run_id=run_id, tags=tags) as run:
+        mlflow.log_metrics(flat)
+        mlflow.log_dict(result["slices"], "evaluation/slices.json")
+        return str(run.info.run_id)
+
+
+def evaluate(params: Params) -> None:
+    """Write ``paths.metrics``, ``paths.slices`` and the plots under ``paths.plots``; log them to MLflow."""
+    if not params.paths.model.is_file():
+        raise FileNotFoundError(f"{params.paths.model}: not found; run the train stage (dvc repro)")
+    model = joblib.load(params.paths.model)
+    result = assess(params, model, read_parquet(params.paths.valid), read_parquet(params.paths.test))
+    write_json(params.paths.metrics, result["metrics"])
+    write_json(params.paths.slices, result["slices"])
+    for name, rows in result["curves"].items():
+        write_json(params.paths.plots / f"{name}.json", rows, indent=None)
+    write_json(params.paths.plots / "confusion.json", result["confusion"], indent=None)
+    run_id = _log_to_mlflow(params, result)
+    log.info("test: %s; MLflow run %s", json.dumps(result["metrics"]["test"]), run_id)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_stage("evaluate", evaluate, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
