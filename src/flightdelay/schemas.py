@@ -12,6 +12,7 @@ The service's request model is derived from :data:`REQUEST_COLUMNS` of :class:`F
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -142,8 +143,9 @@ CONTEXT_COLUMNS = (
     "minutes_since_tail_prev_departure",
     "origin_departures_in_hour",
     "carrier_departures_of_day",
+    "tail_prev_departure_delay",
 )
-LOOKUP_COLUMNS = ("plane_year", "plane_manufacturer", "plane_engines", "plane_seats", "dest_lat", "dest_lon")
+LOOKUP_COLUMNS = ("plane_year", "plane_manufacturer", "plane_engines", "plane_seats", "dest_lat", "dest_lon", "dest_tz")
 OUTCOME_COLUMNS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
 REQUEST_COLUMNS = SCHEDULE_COLUMNS + WEATHER_COLUMNS + CONTEXT_COLUMNS
 
@@ -188,6 +190,7 @@ class Flights(_Strict):
     minutes_since_tail_prev_departure: Series[float] = pa.Field(nullable=True, ge=0)
     origin_departures_in_hour: Series[float] = pa.Field(nullable=True, ge=1)
     carrier_departures_of_day: Series[float] = pa.Field(nullable=True, ge=1)
+    tail_prev_departure_delay: Series[float] = pa.Field(nullable=True, ge=-24 * 60, le=24 * 60)
 
     plane_year: Series[float] = pa.Field(nullable=True, ge=1900, le=2100)
     plane_manufacturer: Series[str] = pa.Field(nullable=True)
@@ -195,6 +198,7 @@ class Flights(_Strict):
     plane_seats: Series[float] = pa.Field(nullable=True, ge=1, le=1000)
     dest_lat: Series[float] = pa.Field(nullable=True, ge=-90, le=90)
     dest_lon: Series[float] = pa.Field(nullable=True, ge=-180, le=180)
+    dest_tz: Series[float] = pa.Field(nullable=True, ge=-12, le=14)
 
     dep_time: Series[float] = pa.Field(nullable=True, ge=0, le=2400)
     dep_delay: Series[float] = pa.Field(nullable=True, ge=-24 * 60, le=24 * 60)
@@ -211,6 +215,48 @@ class Flights(_Strict):
         strict = True
         coerce = True
         unique = list(FLIGHT_KEY)
+
+
+_PRESENCE_CHECKS = {"column_in_dataframe": "missing column", "column_in_schema": "unexpected column"}
+
+
+def failure_summary(errors: pa.errors.SchemaErrors) -> list[dict[str, Any]]:
+    """Pandera's failure cases counted per column and check, with up to three example values.
+
+    A missing or unexpected column is reported under its own name; a table-wide check under
+    ``<table>``, counted once per failing row.
+    """
+    cases = errors.failure_cases.copy()
+    presence = cases["check"].isin(list(_PRESENCE_CHECKS))
+    cases.loc[presence, "column"] = cases.loc[presence, "failure_case"]
+    cases.loc[presence, "check"] = cases.loc[presence, "check"].map(_PRESENCE_CHECKS)
+    table_wide = (cases["schema_context"] == "DataFrameSchema") & ~presence
+    cases.loc[table_wide, "column"] = "<table>"
+    cases.loc[table_wide, "failure_case"] = None
+    cases["column"] = cases["column"].fillna("<table>").astype(str)
+    summary = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=True):
+        indices = group["index"].dropna()
+        row: dict[str, Any] = {
+            "column": column,
+            "check": str(check),
+            "failures": int(indices.nunique()) if len(indices) else len(group),
+        }
+        if not presence.loc[group.index].any():
+            examples = sorted({str(v) for v in group["failure_case"].dropna()})[:3]
+            if examples:
+                row["examples"] = examples
+        summary.append(row)
+    return summary
+
+
+def describe(summary: list[dict[str, Any]]) -> str:
+    """One line per failing column and check, for an error message."""
+    return "\n".join(
+        f"  column {row['column']!r}, check {row['check']}: {row['failures']} failing"
+        + (f" (e.g. {', '.join(row['examples'])})" if "examples" in row else "")
+        for row in summary
+    )
 
 
 def flights_schema(carriers: Iterable[str], origins: Iterable[str]) -> pa.DataFrameSchema:

@@ -31,6 +31,12 @@ class Paths(_Frozen):
     plots: Path
 
 
+class Ingest(_Frozen):
+    """When the prediction is made: this many minutes before the scheduled departure."""
+
+    horizon_minutes: Annotated[int, Field(ge=0, le=24 * 60)]
+
+
 class Split(_Frozen):
     """Time split: the latest month tests, the month(s) before it validate, the rest trains."""
 
@@ -90,6 +96,7 @@ class Params(_Frozen):
     """The whole of ``params.yaml``."""
 
     paths: Paths
+    ingest: Ingest
     split: Split
     label: Label
     train: Train

@@ -34,6 +34,8 @@ WEATHER_FEATURES = (
 NUMERIC = (
     "sched_dep_minutes",
     "sched_arr_minutes",
+    "sched_block_minutes",
+    "schedule_padding_minutes",
     "day_of_week",
     "days_to_holiday",
     "distance",
@@ -48,6 +50,8 @@ NUMERIC = (
 FEATURES = CATEGORICAL + NUMERIC
 LABEL = "delayed"
 _HOLIDAY_HORIZON_DAYS = 30
+_NYC_UTC_OFFSET_HOURS = -5  # the sample's origins; schedule times are local at each end
+_CRUISE_MILES_PER_MINUTE = 8.0  # ~480 mph: the no-wind flying time the schedule pads
 
 
 def _minutes(hhmm: pd.Series) -> pd.Series:
@@ -78,6 +82,11 @@ def build_features(flights: pd.DataFrame) -> pd.DataFrame:
         out[column] = flights[column].astype("str").where(flights[column].notna(), None)
     out["sched_dep_minutes"] = _minutes(flights["sched_dep_time"])
     out["sched_arr_minutes"] = _minutes(flights["sched_arr_time"])
+    # Scheduled gate-to-gate time, with the destination's time zone taken out; padding is what the
+    # schedule allows beyond flying the distance, the slack that absorbs a late departure.
+    zone_shift = (flights["dest_tz"].astype(float) - _NYC_UTC_OFFSET_HOURS) * 60
+    out["sched_block_minutes"] = (out["sched_arr_minutes"] - out["sched_dep_minutes"] - zone_shift) % (24 * 60)
+    out["schedule_padding_minutes"] = out["sched_block_minutes"] - flights["distance"].astype(float) / _CRUISE_MILES_PER_MINUTE
     out["day_of_week"] = dates.dt.day_of_week.astype(float)
     out["days_to_holiday"] = days_to_holiday(dates)
     out["distance"] = flights["distance"].astype(float)

@@ -56,22 +56,38 @@ def _nan_reduce(func: object, values: np.ndarray, all_nan: float = np.nan) -> np
     return np.where(empty, all_nan, reduced)
 
 
-def schedule_context(flights: pd.DataFrame) -> pd.DataFrame:
-    """Columns that the published schedule alone determines, known weeks before departure.
+def schedule_context(flights: pd.DataFrame, horizon_minutes: int) -> pd.DataFrame:
+    """Context known ``horizon_minutes`` before the scheduled departure.
+
+    From the published schedule, known weeks ahead:
 
     * ``tail_leg_of_day``: how many earlier NYC departures the same aircraft has that day;
     * ``minutes_since_tail_prev_departure``: scheduled minutes since its previous NYC departure;
     * ``origin_departures_in_hour``: departures scheduled at the origin in the same clock hour;
     * ``carrier_departures_of_day``: the carrier's NYC departures scheduled that day.
+
+    From operations, as observed at prediction time:
+
+    * ``tail_prev_departure_delay``: the departure delay of the aircraft's previous NYC departure
+      that day, as far as it was known then: its delay if it had left, else the minutes it had
+      waited so far (a lower bound). NaN when there is no earlier leg, or it was not yet due.
     """
     out = flights.copy()
     minutes = (out["sched_dep_time"] // 100) * 60 + out["sched_dep_time"] % 100
     order = out.assign(_m=minutes).sort_values(["tailnum", "year", "month", "day", "_m"], kind="stable")
     by_tail = order.groupby(["tailnum", "year", "month", "day"], sort=False, dropna=True)
     leg = by_tail.cumcount().astype(float)
-    since = (order["_m"] - by_tail["_m"].shift(1)).astype(float)
+    prev_sched = by_tail["_m"].shift(1)
+    since = (order["_m"] - prev_sched).astype(float)
+    # At prediction time t the previous leg has waited t - prev_sched minutes; if it had already
+    # left (prev_sched + dep_delay <= t) its whole delay is known. Cancelled legs never leave.
+    waited = (order["_m"] - horizon_minutes - prev_sched).astype(float)
+    prev_delay = by_tail["dep_delay"].shift(1).astype(float)
+    observed = np.where(prev_delay.isna(), waited, np.minimum(prev_delay, waited))
+    observed = np.where(waited < 0, np.nan, observed)
     out["tail_leg_of_day"] = leg.reindex(out.index)
     out["minutes_since_tail_prev_departure"] = since.reindex(out.index)
+    out["tail_prev_departure_delay"] = pd.Series(observed, index=order.index).reindex(out.index)
     hour = out["sched_dep_time"] // 100
     out["origin_departures_in_hour"] = (
         out.groupby([out["origin"], out["year"], out["month"], out["day"], hour])["flight"].transform("size").astype(float)
@@ -87,6 +103,7 @@ def join_sources(
     weather: pd.DataFrame,
     planes: pd.DataFrame,
     airports: pd.DataFrame,
+    horizon_minutes: int,
 ) -> pd.DataFrame:
     """One row per flight: weather at the origin in the scheduled hour, its aircraft, its destination.
 
@@ -106,9 +123,11 @@ def join_sources(
         }
     )
     joined = joined.merge(aircraft, on="tailnum", how="left", validate="many_to_one")
-    destinations = airports[["faa", "lat", "lon"]].rename(columns={"faa": "dest", "lat": "dest_lat", "lon": "dest_lon"})
+    destinations = airports[["faa", "lat", "lon", "tz"]].rename(
+        columns={"faa": "dest", "lat": "dest_lat", "lon": "dest_lon", "tz": "dest_tz"}
+    )
     joined = joined.merge(destinations, on="dest", how="left", validate="many_to_one")
-    joined = schedule_context(joined)
+    joined = schedule_context(joined, horizon_minutes)
     joined = joined.drop(columns=["hour", "minute"])
     joined = joined.sort_values(["year", "month", "day", "sched_dep_time", "carrier", "flight", "origin"], kind="stable")
     return joined.reset_index(drop=True)

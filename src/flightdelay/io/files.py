@@ -14,6 +14,8 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 
+from flightdelay.schemas import describe, failure_summary
+
 
 class RawDataError(ValueError):
     """A raw file is missing, empty, truncated or does not match its schema."""
@@ -51,15 +53,6 @@ def read_parquet(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path, engine="pyarrow")
 
 
-def _schema_problems(errors: pa.errors.SchemaErrors) -> str:
-    cases = errors.failure_cases
-    lines = []
-    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
-        examples = ", ".join(repr(v) for v in group["failure_case"].dropna().unique()[:3])
-        lines.append(f"column {column!r}: {check} ({len(group)} failing{': ' + examples if examples else ''})")
-    return "; ".join(lines)
-
-
 def read_csv(path: Path, model: type[pa.DataFrameModel]) -> pd.DataFrame:
     """Read one raw CSV and type it with ``model``; any problem raises :class:`RawDataError` naming the file."""
     if not path.is_file():
@@ -76,7 +69,7 @@ def read_csv(path: Path, model: type[pa.DataFrameModel]) -> pd.DataFrame:
     try:
         return model.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        raise RawDataError(f"{path}: {_schema_problems(exc)}") from exc
+        raise RawDataError(f"{path} does not match {model.__name__}:\n{describe(failure_summary(exc))}") from exc
 
 
 def read_csvs(paths: list[Path], model: type[pa.DataFrameModel]) -> pd.DataFrame:

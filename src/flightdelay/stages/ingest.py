@@ -24,7 +24,7 @@ def ingest(params: Params) -> None:
     weather, duplicates = derive_weather(weather)
     if duplicates:
         log.info("dropped %d repeated weather hours (the first observation wins)", duplicates)
-    joined = join_sources(flights, weather, planes, airports)
+    joined = join_sources(flights, weather, planes, airports, params.ingest.horizon_minutes)
     write_parquet(params.paths.flights, joined)
     log.info("wrote %d flights x %d columns to %s", len(joined), joined.shape[1], params.paths.flights)
 

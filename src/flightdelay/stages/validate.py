@@ -17,33 +17,20 @@ from flightdelay.stages._runner import StageFailed, run_stage
 log = logging.getLogger(__name__)
 
 
-def _counts(failures: pd.DataFrame, descriptions: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Failures per column and check, sorted, from pandera's ``failure_cases`` frame."""
-    rows = []
-    frame = failures.assign(column=failures["column"].fillna("<table>").astype(str), check=failures["check"].astype(str))
-    for (column, check), group in frame.groupby(["column", "check"], sort=True):
-        row: dict[str, Any] = {"column": column, "check": check, "failures": len(group)}
-        examples = sorted({str(v) for v in group["failure_case"].dropna()})[:3]
-        if examples:
-            row["examples"] = examples
-        if descriptions and column in descriptions:
-            row["description"] = descriptions[column]
-        rows.append(row)
-    return rows
-
-
 def check(flights: pd.DataFrame, carriers: pd.Series, airports: pd.Series) -> dict[str, Any]:
     """The validation report for ``flights``: every hard error and soft warning, counted."""
     report: dict[str, Any] = {"rows": len(flights), "errors": [], "warnings": []}
     try:
         schemas.flights_schema(carriers, airports).validate(flights, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        report["errors"] = _counts(exc.failure_cases)
+        report["errors"] = schemas.failure_summary(exc)
     try:
         schemas.WARNINGS.validate(flights, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        descriptions = {name: col.description or "" for name, col in schemas.WARNINGS.columns.items()}
-        report["warnings"] = _counts(exc.failure_cases, descriptions)
+        report["warnings"] = [
+            row | {"description": schemas.WARNINGS.columns[row["column"]].description}
+            for row in schemas.failure_summary(exc)
+        ]
     report["status"] = "failed" if report["errors"] else "passed"
     return report
 
@@ -58,11 +45,7 @@ def validate(params: Params) -> None:
     for warning in report["warnings"]:
         log.warning("%(column)s: %(check)s failed for %(failures)d rows", warning)
     if report["errors"]:
-        problems = "\n".join(
-            f"  column {e['column']!r}, check {e['check']}: {e['failures']} failing"
-            + (f" (e.g. {', '.join(e['examples'])})" if "examples" in e else "")
-            for e in report["errors"]
-        )
+        problems = schemas.describe(report["errors"])
         raise StageFailed(f"{params.paths.flights} failed validation (see {params.paths.validation_report}):\n{problems}")
     log.info("%d rows passed; %d warning check(s)", report["rows"], len(report["warnings"]))
 

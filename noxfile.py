@@ -1,0 +1,81 @@
+"""The template's public commands: ``nox -s <session>``. Every session installs from ``uv.lock``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+from nox.virtualenv import UV
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["pipeline", "tests", "lint"]
+nox.needs_version = ">=2025.2.9"
+
+ROOT = Path(__file__).parent
+# A PYTHONDONTWRITEBYTECODE machine would otherwise pay the import compile on every process.
+ENV = {"UV_COMPILE_BYTECODE": "1"}
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    """Sync the session's venv to the lockfile exactly: the project, its dependencies and ``groups``."""
+    flags = [f"--group={g}" for g in groups]
+    session.run_install(
+        UV,
+        "sync",
+        "--locked",
+        "--no-default-groups",
+        *flags,
+        env={**ENV, "UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        silent=True,
+        external=True,
+    )
+
+
+def _pipeline(session: nox.Session) -> None:
+    session.run("flightdelay", "get-data")
+    session.run("dvc", "repro", *session.posargs)
+
+
+@nox.session
+def pipeline(session: nox.Session) -> None:
+    """Get the raw data (DVC remote or the sample) and reproduce the pipeline: nox -s pipeline [-- dvc repro args]."""
+    _install(session)
+    _pipeline(session)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Reproduce the pipeline, then run every test: nox -s tests [-- pytest args, e.g. -m 'not slow']."""
+    _install(session, "test")
+    session.run("flightdelay", "get-data")
+    session.run("dvc", "repro")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Static checks: ruff (lint + format), mypy strict, and the workflows (schema, zizmor)."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    if workflows:
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+        session.run("zizmor", "--offline", "--min-severity=low", *workflows)
+
+
+@nox.session
+def tune(session: nox.Session) -> None:
+    """Time-boxed hyperparameter search tracked in MLflow: nox -s tune [-- --budget 120]."""
+    _install(session)
+    _pipeline(session)
+    session.run("flightdelay", "tune", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Pipeline benchmark (prints figures, asserts nothing): nox -s bench."""
+    _install(session)
+    session.run("flightdelay", "get-data")
+    session.run("python", "benchmarks/pipeline.py", *session.posargs)
