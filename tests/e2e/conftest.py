@@ -1,0 +1,88 @@
+"""End-to-end helpers: real git clones of the template, real dvc, commands run as a user would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from flightdelay.io import sample
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Project:
+    """A clone of the template with its own environment for commands."""
+
+    path: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(args, cwd=self.path, env=self.env, capture_output=True, text=True, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "dvc", *args, check=check)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "flightdelay", *args, check=check)
+
+    def git(self, *args: str) -> str:
+        return self.run("git", *args).stdout
+
+
+def environment(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    env.update(
+        GIT_AUTHOR_NAME="e2e",
+        GIT_AUTHOR_EMAIL="e2e@example.com",
+        GIT_COMMITTER_NAME="e2e",
+        GIT_COMMITTER_EMAIL="e2e@example.com",
+    )
+    return env
+
+
+def clone(source: Path, target: Path, env: dict[str, str]) -> Project:
+    subprocess.run(["git", "clone", "--quiet", str(source), str(target)], check=True, env=env)
+    return Project(target, env)
+
+
+def reduce_sample(project: Project, months: range) -> None:
+    """Replace the recorded data with fewer months of the sample and record them in data.dvc."""
+    raw = project.path / "data" / "raw"
+    shutil.rmtree(raw, ignore_errors=True)
+    sample.write_sample(raw, months)
+    (project.path / "data.dvc").write_text("outs:\n- path: data/raw\n")
+    project.dvc("commit", "--force", "data.dvc")
+
+
+@pytest.fixture(scope="session")
+def reduced(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The template on three months (Jan-Mar), reproduced and committed: the base for each scenario."""
+    tmp = tmp_path_factory.mktemp("reduced")
+    project = clone(ROOT, tmp / "repo", environment(tmp))
+    reduce_sample(project, range(1, 4))
+    project.dvc("repro")
+    project.git("add", "-A")
+    project.git("commit", "--quiet", "-m", "reduced sample")
+    return project
+
+
+@pytest.fixture
+def scenario(reduced: Project, tmp_path: Path) -> Project:
+    """A fresh clone of the reduced project sharing its DVC cache, with the data checked out."""
+    project = clone(reduced.path, tmp_path / "repo", environment(tmp_path))
+    project.dvc("cache", "dir", "--local", str(reduced.path / ".dvc" / "cache"))
+    project.dvc("checkout")
+    return project

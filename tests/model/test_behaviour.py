@@ -1,0 +1,88 @@
+"""Model tests on the pipeline's own model: minimum quality and behaviour a forecaster would expect.
+
+These gate registration in the release loop, so each has a reason to fail.
+"""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import log_loss, roc_auc_score
+
+from flightdelay import settings
+from flightdelay.core.features import FEATURES, LABEL, build_features
+from flightdelay.io.files import read_parquet
+from tests.conftest import ROOT
+
+MIN_ROC_AUC = 0.70
+
+
+@pytest.fixture(scope="module")
+def model(params: settings.Params) -> object:
+    return joblib.load(ROOT / params.paths.model)
+
+
+@pytest.fixture(scope="module")
+def test_rows(params: settings.Params) -> pd.DataFrame:
+    return read_parquet(ROOT / params.paths.test)
+
+
+@pytest.fixture(scope="module")
+def joined_test(params: settings.Params, test_rows: pd.DataFrame) -> pd.DataFrame:
+    flights = read_parquet(ROOT / params.paths.flights)
+    month = flights["year"] * 100 + flights["month"]
+    latest = (test_rows["year"] * 100 + test_rows["month"]).max()
+    return flights[month == latest].reset_index(drop=True)
+
+
+def proba(model: object, frame: pd.DataFrame) -> np.ndarray:
+    return np.asarray(model.predict_proba(frame[list(FEATURES)])[:, 1])  # type: ignore[attr-defined]
+
+
+def test_minimum_roc_auc_on_the_test_month(model: object, test_rows: pd.DataFrame) -> None:
+    assert roc_auc_score(test_rows[LABEL], proba(model, test_rows)) >= MIN_ROC_AUC
+
+
+def test_beats_the_base_rate(model: object, test_rows: pd.DataFrame) -> None:
+    y = test_rows[LABEL].to_numpy()
+    constant = np.full(len(y), y.mean())
+    assert log_loss(y, proba(model, test_rows)) < log_loss(y, constant)
+
+
+def test_features_from_raw_rows_match_the_training_data(joined_test: pd.DataFrame, test_rows: pd.DataFrame) -> None:
+    """What the service will compute from a raw flight is what the model was evaluated on."""
+    rebuilt = build_features(joined_test)
+    pd.testing.assert_frame_equal(rebuilt.reset_index(drop=True), test_rows[list(FEATURES)].reset_index(drop=True))
+
+
+def _sample(joined: pd.DataFrame, n: int = 2000) -> pd.DataFrame:
+    return joined.sample(n=min(n, len(joined)), random_state=0).reset_index(drop=True)
+
+
+def test_evening_departure_is_not_less_likely_delayed_than_early_morning(
+    model: object, joined_test: pd.DataFrame
+) -> None:
+    rows = _sample(joined_test)
+    morning = build_features(rows.assign(sched_dep_time=700, sched_arr_time=900))
+    evening = build_features(rows.assign(sched_dep_time=1900, sched_arr_time=2100))
+    change = proba(model, evening) - proba(model, morning)
+    assert change.mean() > 0.05
+    assert (change >= -0.01).mean() > 0.95
+
+
+def test_a_storm_at_the_origin_does_not_lower_the_probability(model: object, joined_test: pd.DataFrame) -> None:
+    rows = _sample(joined_test)
+    calm = rows.assign(precip=0.0, precip_3h=0.0, visib=10.0, visib_min_3h=10.0, wind_speed=5.0, wind_speed_max_3h=5.0)
+    storm = rows.assign(precip=0.5, precip_3h=1.2, visib=0.5, visib_min_3h=0.25, wind_speed=30.0, wind_speed_max_3h=35.0)
+    change = proba(model, build_features(storm)) - proba(model, build_features(calm))
+    assert change.mean() > 0.05
+    assert (change >= -0.01).mean() > 0.95
+
+
+def test_unknown_categories_still_predict(model: object, joined_test: pd.DataFrame) -> None:
+    rows = _sample(joined_test, 50).assign(carrier="ZZ", dest="XXX", plane_manufacturer="NEWCO")
+    p = proba(model, build_features(rows))
+    assert np.isfinite(p).all()
+    assert ((p > 0) & (p < 1)).all()
