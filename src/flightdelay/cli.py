@@ -55,7 +55,8 @@ def tune(
     budget: Annotated[float | None, typer.Option(help="seconds to search (default: tune.budget_seconds)")] = None,
 ) -> None:
     """Search tune.space on the featurized data; print the best params and how to adopt them."""
-    from flightdelay import settings, tune as tuning
+    from flightdelay import settings
+    from flightdelay import tune as tuning
     from flightdelay.io import tracking
     from flightdelay.io.files import read_parquet
 

@@ -214,7 +214,7 @@ class Flights(_Strict):
     class Config:
         strict = True
         coerce = True
-        unique = list(FLIGHT_KEY)
+        unique = list(FLIGHT_KEY)  # noqa: RUF012 - pandera reads Config attributes
 
 
 _PRESENCE_CHECKS = {"column_in_dataframe": "missing column", "column_in_schema": "unexpected column"}

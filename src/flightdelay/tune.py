@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterSampler
@@ -86,6 +85,3 @@ def search(params: Params, train: pd.DataFrame, valid: pd.DataFrame) -> list[Tri
 
 def ranked(trials: list[Trial]) -> list[Trial]:
     return sorted(trials, key=lambda t: (-t.valid_roc_auc, t.seconds))
-
-
-

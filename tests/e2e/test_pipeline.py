@@ -85,7 +85,9 @@ def test_out_of_range_value_fails_validate_with_a_report(scenario: Project) -> N
 
 def test_seed_refuses_data_that_does_not_match(scenario: Project) -> None:
     pointer = scenario.path / "data.dvc"
-    pointer.write_text(pointer.read_text().replace(yaml.safe_load(pointer.read_text())["outs"][0]["md5"], "0" * 32 + ".dir"))
+    pointer.write_text(
+        pointer.read_text().replace(yaml.safe_load(pointer.read_text())["outs"][0]["md5"], "0" * 32 + ".dir")
+    )
     scenario.run("rm", "-rf", "data/raw")
     done = scenario.cli("get-data", check=False)
     assert done.returncode == 1

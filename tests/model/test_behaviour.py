@@ -75,7 +75,9 @@ def test_evening_departure_is_not_less_likely_delayed_than_early_morning(
 def test_a_storm_at_the_origin_does_not_lower_the_probability(model: object, joined_test: pd.DataFrame) -> None:
     rows = _sample(joined_test)
     calm = rows.assign(precip=0.0, precip_3h=0.0, visib=10.0, visib_min_3h=10.0, wind_speed=5.0, wind_speed_max_3h=5.0)
-    storm = rows.assign(precip=0.5, precip_3h=1.2, visib=0.5, visib_min_3h=0.25, wind_speed=30.0, wind_speed_max_3h=35.0)
+    storm = rows.assign(
+        precip=0.5, precip_3h=1.2, visib=0.5, visib_min_3h=0.25, wind_speed=30.0, wind_speed_max_3h=35.0
+    )
     change = proba(model, build_features(storm)) - proba(model, build_features(calm))
     assert change.mean() > 0.05
     assert (change >= -0.01).mean() > 0.95

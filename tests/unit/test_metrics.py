@@ -10,7 +10,8 @@ from flightdelay.settings import Costs
 def brute_force(y: np.ndarray, p: np.ndarray, costs: Costs) -> float:
     candidates = [*np.unique(p), np.inf]
     return min(
-        (costs.false_positive * np.sum((p >= t) & (y == 0)) + costs.false_negative * np.sum((p < t) & (y == 1))) / len(y)
+        (costs.false_positive * np.sum((p >= t) & (y == 0)) + costs.false_negative * np.sum((p < t) & (y == 1)))
+        / len(y)
         for t in candidates
     )
 

@@ -29,7 +29,9 @@ def test_good_file_is_typed(tmp_path: Path) -> None:
 
 def test_missing_column(tmp_path: Path) -> None:
     csv = factories.flights(3).drop(columns=["carrier"]).to_csv(index=False)
-    with pytest.raises(RawDataError, match=r"2013-01\.csv does not match RawFlights:\n  column 'carrier', check missing column"):
+    with pytest.raises(
+        RawDataError, match=r"2013-01\.csv does not match RawFlights:\n  column 'carrier', check missing column"
+    ):
         read_csv(write(tmp_path, csv), schemas.RawFlights)
 
 
@@ -41,7 +43,9 @@ def test_unexpected_column(tmp_path: Path) -> None:
 
 def test_wrong_type(tmp_path: Path) -> None:
     csv = factories.flights(3, sched_dep_time=["600", "7am", "800"]).to_csv(index=False)
-    with pytest.raises(RawDataError, match=r"column 'sched_dep_time', check coerce_dtype\('int64'\): 1 failing \(e\.g\. 7am\)"):
+    with pytest.raises(
+        RawDataError, match=r"column 'sched_dep_time', check coerce_dtype\('int64'\): 1 failing \(e\.g\. 7am\)"
+    ):
         read_csv(write(tmp_path, csv), schemas.RawFlights)
 
 

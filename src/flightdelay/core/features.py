@@ -71,7 +71,8 @@ def days_to_holiday(dates: pd.Series) -> np.ndarray:
     right = np.clip(np.searchsorted(holidays, days), 0, len(holidays) - 1)
     left = np.clip(right - 1, 0, len(holidays) - 1)
     gap = np.minimum(np.abs(holidays[right] - days), np.abs(days - holidays[left])).astype(float)
-    return np.minimum(gap, _HOLIDAY_HORIZON_DAYS)
+    capped: np.ndarray = np.minimum(gap, _HOLIDAY_HORIZON_DAYS)
+    return capped
 
 
 def build_features(flights: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +87,9 @@ def build_features(flights: pd.DataFrame) -> pd.DataFrame:
     # schedule allows beyond flying the distance, the slack that absorbs a late departure.
     zone_shift = (flights["dest_tz"].astype(float) - _NYC_UTC_OFFSET_HOURS) * 60
     out["sched_block_minutes"] = (out["sched_arr_minutes"] - out["sched_dep_minutes"] - zone_shift) % (24 * 60)
-    out["schedule_padding_minutes"] = out["sched_block_minutes"] - flights["distance"].astype(float) / _CRUISE_MILES_PER_MINUTE
+    out["schedule_padding_minutes"] = (
+        out["sched_block_minutes"] - flights["distance"].astype(float) / _CRUISE_MILES_PER_MINUTE
+    )
     out["day_of_week"] = dates.dt.day_of_week.astype(float)
     out["days_to_holiday"] = days_to_holiday(dates)
     out["distance"] = flights["distance"].astype(float)
@@ -109,7 +112,9 @@ def label(flights: pd.DataFrame, delay_minutes: int) -> pd.Series:
 def featurize(flights: pd.DataFrame, delay_minutes: int) -> pd.DataFrame:
     """Keys, features and label for every flight."""
     keys = flights[list(FLIGHT_KEY)]
-    return pd.concat([keys, build_features(flights).drop(columns=["carrier", "origin"]), label(flights, delay_minutes)], axis=1)
+    return pd.concat(
+        [keys, build_features(flights).drop(columns=["carrier", "origin"]), label(flights, delay_minutes)], axis=1
+    )
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,12 @@ def derive_weather(weather: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     out["pressure_change_12h"] = out["pressure"] - _shifted(out, "pressure", 12)
     out["temp_change_24h"] = out["temp"] - _shifted(out, "temp", 24)
     out["humid_change_3h"] = out["humid"] - _shifted(out, "humid", 3)
-    wind = np.column_stack([out["wind_speed"].to_numpy(dtype=float)] + [_shifted(out, "wind_speed", h) for h in _RECENT_HOURS])
-    precip = np.column_stack([out["precip"].to_numpy(dtype=float)] + [_shifted(out, "precip", h) for h in _RECENT_HOURS])
+    wind = np.column_stack(
+        [out["wind_speed"].to_numpy(dtype=float)] + [_shifted(out, "wind_speed", h) for h in _RECENT_HOURS]
+    )
+    precip = np.column_stack(
+        [out["precip"].to_numpy(dtype=float)] + [_shifted(out, "precip", h) for h in _RECENT_HOURS]
+    )
     visib = np.column_stack([out["visib"].to_numpy(dtype=float)] + [_shifted(out, "visib", h) for h in _RECENT_HOURS])
     with np.errstate(all="ignore"):
         out["wind_speed_max_3h"] = _nan_reduce(np.nanmax, wind)
@@ -90,7 +94,9 @@ def schedule_context(flights: pd.DataFrame, horizon_minutes: int) -> pd.DataFram
     out["tail_prev_departure_delay"] = pd.Series(observed, index=order.index).reindex(out.index)
     hour = out["sched_dep_time"] // 100
     out["origin_departures_in_hour"] = (
-        out.groupby([out["origin"], out["year"], out["month"], out["day"], hour])["flight"].transform("size").astype(float)
+        out.groupby([out["origin"], out["year"], out["month"], out["day"], hour])["flight"]
+        .transform("size")
+        .astype(float)
     )
     out["carrier_departures_of_day"] = (
         out.groupby(["carrier", "year", "month", "day"])["flight"].transform("size").astype(float)
@@ -129,6 +135,7 @@ def join_sources(
     joined = joined.merge(destinations, on="dest", how="left", validate="many_to_one")
     joined = schedule_context(joined, horizon_minutes)
     joined = joined.drop(columns=["hour", "minute"])
-    joined = joined.sort_values(["year", "month", "day", "sched_dep_time", "carrier", "flight", "origin"], kind="stable")
+    joined = joined.sort_values(
+        ["year", "month", "day", "sched_dep_time", "carrier", "flight", "origin"], kind="stable"
+    )
     return joined.reset_index(drop=True)
-

@@ -52,7 +52,10 @@ def _logistic_regression(train: Train) -> Pipeline:
     )
     hp = train.logistic_regression
     return Pipeline(
-        [("columns", columns), ("estimator", LogisticRegression(C=hp.C, max_iter=hp.max_iter, random_state=train.random_state))]
+        [
+            ("columns", columns),
+            ("estimator", LogisticRegression(C=hp.C, max_iter=hp.max_iter, random_state=train.random_state)),
+        ]
     )
 
 

@@ -71,7 +71,9 @@ def seed(root: Path, pointer: Path) -> list[int]:
     nfiles = int(str(recorded.get("nfiles", 0)))
     months = (nfiles - len(sample.REFERENCE_TABLES)) // 2
     if months < 1 or nfiles != len(sample.REFERENCE_TABLES) + 2 * months:
-        raise DvcError(f"{pointer} records {nfiles} files, which is not a sample layout; configure a remote and dvc pull")
+        raise DvcError(
+            f"{pointer} records {nfiles} files, which is not a sample layout; configure a remote and dvc pull"
+        )
     original = (root / pointer).read_bytes()
     sample.write_sample(raw, range(1, months + 1))
     try:

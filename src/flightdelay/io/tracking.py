@@ -47,7 +47,11 @@ def lineage(root: Path, pointer: Path = Path("data.dvc")) -> dict[str, str]:
     if head.returncode == 0:
         tags["git_commit"] = head.stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=False
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         tags["git_dirty"] = str(bool(dirty.stdout.strip())).lower()
     if (root / pointer).is_file():

@@ -17,7 +17,7 @@ from flightdelay.io.files import RawDataError
 EXPECTED_ERRORS = (settings.ParamsError, RawDataError, SplitError, DvcError, FileNotFoundError)
 
 
-class StageFailed(RuntimeError):
+class StageFailedError(RuntimeError):
     """The stage ran and the data did not pass (e.g. validation errors)."""
 
 
@@ -28,7 +28,7 @@ def run_stage(name: str, body: Callable[[settings.Params], None], argv: Sequence
     logging.basicConfig(level=logging.INFO, format=f"{name}: %(message)s", stream=sys.stderr)
     try:
         body(settings.load(args.params))
-    except (*EXPECTED_ERRORS, StageFailed) as exc:
+    except (*EXPECTED_ERRORS, StageFailedError) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -35,7 +35,10 @@ def assess(params: Params, model: Any, valid: pd.DataFrame, test: pd.DataFrame) 
     predicted = (p_test >= threshold).astype(int)
     c = params.evaluate.costs
     cost_at_threshold = float(
-        (c.false_positive * np.sum((predicted == 1) & (y_test == 0)) + c.false_negative * np.sum((predicted == 0) & (y_test == 1)))
+        (
+            c.false_positive * np.sum((predicted == 1) & (y_test == 0))
+            + c.false_negative * np.sum((predicted == 0) & (y_test == 1))
+        )
         / max(len(y_test), 1)
     )
     return {

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from flightdelay.core.features import featurize as build, split_by_month
+from flightdelay.core.features import featurize as build
+from flightdelay.core.features import split_by_month
 from flightdelay.io.files import read_parquet, write_parquet
 from flightdelay.settings import Params
 from flightdelay.stages._runner import run_stage

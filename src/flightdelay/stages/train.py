@@ -46,8 +46,8 @@ def flat_params(params: Params) -> dict[str, object]:
 def track(params: Params, model: Pipeline, rows: pd.DataFrame, model_path: Path) -> str:
     """Log params, lineage and the model (with signature and input example) to MLflow; return the run id."""
     import mlflow
-    import skops.io
     import sklearn
+    import skops.io
     from mlflow.models import infer_signature
 
     from flightdelay.io import tracking

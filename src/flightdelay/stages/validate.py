@@ -12,7 +12,7 @@ import pandera.pandas as pa
 from flightdelay import schemas
 from flightdelay.io.files import read_csv, read_parquet, write_json
 from flightdelay.settings import Params
-from flightdelay.stages._runner import StageFailed, run_stage
+from flightdelay.stages._runner import StageFailedError, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ def validate(params: Params) -> None:
         log.warning("%(column)s: %(check)s failed for %(failures)d rows", warning)
     if report["errors"]:
         problems = schemas.describe(report["errors"])
-        raise StageFailed(f"{params.paths.flights} failed validation (see {params.paths.validation_report}):\n{problems}")
+        raise StageFailedError(
+            f"{params.paths.flights} failed validation (see {params.paths.validation_report}):\n{problems}"
+        )
     log.info("%d rows passed; %d warning check(s)", report["rows"], len(report["warnings"]))
 
 
