@@ -31,24 +31,23 @@ def _install(session: nox.Session, *groups: str) -> None:
     )
 
 
-def _pipeline(session: nox.Session) -> None:
+def _pipeline(session: nox.Session, *args: str) -> None:
     session.run("flightdelay", "get-data")
-    session.run("dvc", "repro", *session.posargs)
+    session.run("dvc", "repro", *args)
 
 
 @nox.session
 def pipeline(session: nox.Session) -> None:
     """Get the raw data (DVC remote or the sample) and reproduce the pipeline: nox -s pipeline [-- dvc repro args]."""
     _install(session)
-    _pipeline(session)
+    _pipeline(session, *session.posargs)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Reproduce the pipeline, then run every test: nox -s tests [-- pytest args, e.g. -m 'not slow']."""
     _install(session, "test")
-    session.run("flightdelay", "get-data")
-    session.run("dvc", "repro")
+    _pipeline(session)
     session.run("pytest", *session.posargs)
 
 
@@ -75,7 +74,8 @@ def tune(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Pipeline benchmark (prints figures, asserts nothing): nox -s bench."""
+    """Benchmarks that print figures and assert nothing: nox -s bench [-- pipeline baselines]."""
     _install(session)
-    session.run("flightdelay", "get-data")
-    session.run("python", "benchmarks/pipeline.py", *session.posargs)
+    _pipeline(session)
+    for name in session.posargs or ["pipeline", "baselines"]:
+        session.run("python", f"benchmarks/{name}.py")
