@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from flightdelay import settings, tune
+from flightdelay.core.features import CATEGORICAL, LABEL, NUMERIC
+
+
+def small(params: settings.Params, trials: int) -> settings.Params:
+    space = {"max_iter": (5, 10), "max_leaf_nodes": (4, 8), "min_samples_leaf": (5, 10)}
+    return params.model_copy(update={"tune": params.tune.model_copy(update={"max_trials": trials, "space": space})})
+
+
+def synthetic(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.normal(size=n) for c in NUMERIC})
+    for c in CATEGORICAL:
+        frame[c] = rng.choice(["A", "B", "C"], size=n)
+    frame[LABEL] = (frame["sched_dep_minutes"] + rng.normal(size=n) > 0).astype(int)
+    return frame
+
+
+def test_candidates_start_with_the_current_params(params: settings.Params) -> None:
+    found = tune.candidates(small(params, 3))
+    assert found[0] == params.train.hist_gradient_boosting.model_dump()
+    assert len(found) == 3
+    assert len({tuple(sorted(c.items())) for c in found}) == 3
+
+
+def test_adopt_command_sets_every_param() -> None:
+    line = tune.adopt_command({"max_iter": 10, "learning_rate": 0.1})
+    assert (
+        line
+        == "dvc exp run -S train.hist_gradient_boosting.learning_rate=0.1 -S train.hist_gradient_boosting.max_iter=10"
+    )
+
+
+def test_every_trial_is_a_child_run(params: settings.Params, tmp_path: Path) -> None:
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/tune.db")
+    mlflow.set_experiment("tune-test")
+    trials = tune.search(small(params, 3), synthetic(300, 0), synthetic(200, 1))
+    assert len(trials) == 3
+    assert all(0.0 <= t.valid_roc_auc <= 1.0 for t in trials)
+    assert max(t.valid_roc_auc for t in trials) > 0.7  # the label follows one feature closely
+    runs = mlflow.search_runs(output_format="list")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1
+    assert len(children) == 3
+    assert parents[0].data.tags["adopt"].startswith("dvc exp run -S")
