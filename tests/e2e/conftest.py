@@ -39,6 +39,11 @@ class Project:
     def git(self, *args: str) -> str:
         return self.run("git", *args).stdout
 
+    def share_cache(self, other: Project) -> None:
+        """Use ``other``'s DVC cache (wherever it points) and check the recorded outputs out of it."""
+        self.dvc("cache", "dir", "--local", other.dvc("cache", "dir").stdout.strip())
+        self.dvc("checkout")
+
 
 def environment(tmp: Path) -> dict[str, str]:
     env = dict(os.environ)
@@ -55,7 +60,30 @@ def environment(tmp: Path) -> dict[str, str]:
 
 def clone(source: Path, target: Path, env: dict[str, str]) -> Project:
     subprocess.run(["git", "clone", "--quiet", str(source), str(target)], check=True, env=env)
-    return Project(target, env)
+    # The clone's own code runs its stages, not the checkout installed in this environment.
+    return Project(target, env | {"PYTHONPATH": str(target / "src")})
+
+
+def clone_template(target: Path, env: dict[str, str]) -> Project:
+    """A clone of this checkout including uncommitted work (committed there), so tests see the code under test."""
+    project = clone(ROOT, target, env)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source, copy = ROOT / name, target / name
+        if source.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+        elif copy.exists():
+            copy.unlink()
+    project.git("add", "-A")
+    if project.git("status", "--porcelain"):
+        project.git("commit", "--quiet", "-m", "uncommitted work of the checkout under test")
+    return project
 
 
 def reduce_sample(project: Project, months: range) -> None:
@@ -71,7 +99,7 @@ def reduce_sample(project: Project, months: range) -> None:
 def reduced(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The template on three months (Jan-Mar), reproduced and committed: the base for each scenario."""
     tmp = tmp_path_factory.mktemp("reduced")
-    project = clone(ROOT, tmp / "repo", environment(tmp))
+    project = clone_template(tmp / "repo", environment(tmp))
     reduce_sample(project, range(1, 4))
     project.dvc("repro")
     project.git("add", "-A")
@@ -83,6 +111,5 @@ def reduced(tmp_path_factory: pytest.TempPathFactory) -> Project:
 def scenario(reduced: Project, tmp_path: Path) -> Project:
     """A fresh clone of the reduced project sharing its DVC cache, with the data checked out."""
     project = clone(reduced.path, tmp_path / "repo", environment(tmp_path))
-    project.dvc("cache", "dir", "--local", str(reduced.path / ".dvc" / "cache"))
-    project.dvc("checkout")
+    project.share_cache(reduced)
     return project

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-from tests.e2e.conftest import Project, clone, environment
+from tests.e2e.conftest import Project, clone_template, environment
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +96,7 @@ def test_seed_refuses_data_that_does_not_match(scenario: Project) -> None:
 
 def test_fresh_clone_reproduces_the_committed_lock(tmp_path: Path) -> None:
     """The Quickstart's promise: same data, params and lockfile give the same hashes."""
-    project = clone(ROOT, tmp_path / "repo", environment(tmp_path))
+    project = clone_template(tmp_path / "repo", environment(tmp_path))
     got = project.cli("get-data")
     assert "matches data.dvc" in got.stdout
     project.dvc("repro")

@@ -56,8 +56,7 @@ def test_push_then_get_data_pulls_from_s3(reduced: Project, s3_endpoint: str, tm
     boto3.client("s3", endpoint_url=s3_endpoint, **_boto(CREDENTIALS)).create_bucket(Bucket="ml-data")
     env = environment(tmp_path) | CREDENTIALS
     producer = clone(reduced.path, tmp_path / "producer", env)
-    producer.dvc("cache", "dir", "--local", str(reduced.path / ".dvc" / "cache"))
-    producer.dvc("checkout")
+    producer.share_cache(reduced)
     # The one documented command (plus the endpoint, which only a non-AWS S3 needs).
     producer.dvc("remote", "add", "--default", "storage", "s3://ml-data/dvc")
     producer.dvc("remote", "modify", "storage", "endpointurl", s3_endpoint)
