@@ -72,6 +72,17 @@ def tune(session: nox.Session) -> None:
     session.run("flightdelay", "tune", *session.posargs)
 
 
+@nox.session(name="pr-report")
+def pr_report(session: nox.Session) -> None:
+    """Reproduce and compare with a base revision, as CI comments on a PR: nox -s pr-report -- --base origin/main."""
+    _install(session)
+    session.run("flightdelay", "get-data")
+    out = "build/pr-report"
+    # A failing stage still gets a report (it says where the pipeline broke); the report then fails.
+    session.run("flightdelay", "repro", f"--record={out}/pipeline.json", success_codes=[0, 1])
+    session.run("flightdelay", "pr-report", f"--out={out}", *(session.posargs or ["--base=origin/main"]))
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks that print figures and assert nothing: nox -s bench [-- pipeline baselines]."""

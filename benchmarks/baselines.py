@@ -1,4 +1,4 @@
-"""Model baselines on the pipeline's own split: prints the figures the README quotes. Run with ``nox -s bench -- baselines``.
+"""Model baselines on the pipeline's own split: the figures the README quotes (``nox -s bench -- baselines``).
 
 * always on time: predicts "not delayed" with the training base rate as probability;
 * raw columns: gradient boosting on the raw schedule columns and the weather of the hour, no engineered features;
@@ -27,13 +27,12 @@ RAW_WEATHER = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "
 def raw_model(params: settings.Params, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     flights = read_parquet(params.paths.flights)
     period = flights["year"] * 100 + flights["month"]
-    columns = RAW_COLUMNS + ["day_of_week", *RAW_WEATHER]
+    columns = [*RAW_COLUMNS, "day_of_week", *RAW_WEATHER]
     flights = flights.assign(day_of_week=pd.to_datetime(flights[["year", "month", "day"]]).dt.day_of_week)
     for column in ("carrier", "origin", "dest"):
         flights[column] = flights[column].astype("category")
-    months = lambda rows: set(rows["year"] * 100 + rows["month"])  # noqa: E731
-    fit_rows = flights[period.isin(months(train))]
-    test_rows = flights[period.isin(months(test))]
+    fit_rows = flights[period.isin(set(train["year"] * 100 + train["month"]))]
+    test_rows = flights[period.isin(set(test["year"] * 100 + test["month"]))]
     model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=params.train.random_state)
     model.fit(fit_rows[columns], train[LABEL].to_numpy())
     return np.asarray(model.predict_proba(test_rows[columns])[:, 1])
@@ -47,8 +46,9 @@ def main() -> int:
     candidates = {
         "always on time (base rate)": np.full(len(y), train[LABEL].mean()),
         "gradient boosting, raw columns": raw_model(params, train, test),
-        "logistic regression, features": fit(params.model_copy(update={"train": logistic}), train)
-        .predict_proba(test)[:, 1],
+        "logistic regression, features": fit(params.model_copy(update={"train": logistic}), train).predict_proba(test)[
+            :, 1
+        ],
         "default model (params.yaml)": fit(params, train).predict_proba(test)[:, 1],
     }
     print(f"test month rows: {len(y)}, delayed: {y.mean():.3f}")

@@ -77,5 +77,45 @@ def tune(
         typer.echo(f"adopt the best with:\n  {tuning.adopt_command(trials[0].params)}")
 
 
+_PR_OUT = Path("build/pr-report")
+
+
+@app.command()
+def repro(
+    record: Annotated[Path, typer.Option(help="where to record which stages ran")] = _PR_OUT / "pipeline.json",
+) -> None:
+    """dvc repro, recording which stages ran, were skipped or restored, for the PR report."""
+    from flightdelay import pr_report
+
+    run = pr_report.repro(Path.cwd(), record)
+    if not run.ok:
+        raise typer.Exit(1)
+
+
+@app.command("pr-report")
+def pr_report_command(
+    base: Annotated[str, typer.Option(help="the PR's target branch or any revision, e.g. origin/main")],
+    out: Annotated[Path, typer.Option(help="directory for report.md and the plots")] = _PR_OUT,
+    run_url: Annotated[str | None, typer.Option(envvar="PR_REPORT_RUN_URL", help="link to the CI run")] = None,
+    params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
+) -> None:
+    """Compare the working tree with the merge base of BASE: print the report, write it, exit 1 if the gate fails."""
+    from flightdelay import pr_report, settings
+    from flightdelay.io.git import GitError
+
+    try:
+        params = settings.load(params_file)
+        document, passed = pr_report.build(
+            Path.cwd(), params, base, out, pipeline=pr_report.load_pipeline(out / "pipeline.json"), run_url=run_url
+        )
+    except (settings.ParamsError, GitError) as exc:
+        _fail(str(exc))
+        return
+    typer.echo(document)
+    typer.echo(f"written to {out / 'report.md'}", err=True)
+    if not passed:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -92,6 +92,13 @@ class Tune(_Frozen):
     space: dict[str, tuple[float | int, ...]]
 
 
+class Gate(_Frozen):
+    """The PR quality gate, on flat metric names as ``dvc metrics`` shows them (``test.roc_auc``)."""
+
+    minimum: dict[str, float]
+    max_regression: dict[str, Annotated[float, Field(ge=0)]]
+
+
 class Params(_Frozen):
     """The whole of ``params.yaml``."""
 
@@ -102,6 +109,7 @@ class Params(_Frozen):
     train: Train
     evaluate: Evaluate
     tune: Tune
+    gate: Gate
 
 
 class ParamsError(ValueError):

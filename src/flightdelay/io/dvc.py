@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -103,6 +105,8 @@ def get_data(root: Path, pointer: Path) -> str:
     remote = default_remote(root)
     if remote:
         run("pull", str(pointer), cwd=root)
+        # The run-cache lets `dvc repro` restore stages the base branch already ran.
+        run("fetch", "--run-cache", cwd=root)
         return f"pulled {raw.relative_to(root)} from DVC remote {remote!r}"
     months = seed(root, pointer)
     return f"wrote the sample ({len(months)} months) into {raw.relative_to(root)}; it matches {pointer}"
@@ -126,3 +130,50 @@ def add_month(root: Path, pointer: Path, month: int) -> list[Path]:
             path.unlink(missing_ok=True)
         raise
     return written
+
+
+def cache_object(root: Path, md5: str) -> Path:
+    """Where DVC 3 keeps the object with this hash in the project's cache."""
+    configured = _dvc("cache", "dir", cwd=root).stdout.strip()
+    cache = Path(configured) if configured else root / ".dvc" / "cache"
+    if not cache.is_absolute():
+        cache = root / cache
+    return cache / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def manifest(root: Path, dir_md5: str) -> dict[str, str] | None:
+    """``{relpath: md5}`` of a tracked directory, from its ``.dir`` object; None if not in the cache."""
+    path = cache_object(root, dir_md5)
+    if not path.is_file():
+        return None
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    return {entry["relpath"]: entry["md5"] for entry in entries}
+
+
+def count_rows(root: Path, md5: str) -> int | None:
+    """Data rows (lines after the header) of a cached CSV object, or None if not in the cache."""
+    path = cache_object(root, md5)
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
+def cache_revision(root: Path, rev: str, pointer: Path) -> None:
+    """Put the data that ``pointer`` records at ``rev`` into this project's cache.
+
+    A temporary git worktree at ``rev`` shares the cache; there ``get_data`` fetches it from the
+    remote or writes and hashes the sample, so both versions can be compared file by file.
+    """
+    with tempfile.TemporaryDirectory(prefix="base-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), rev], cwd=root, check=True)
+        try:
+            cache = cache_object(root, "00").parents[2]
+            run("cache", "dir", "--local", str(cache), cwd=tree)
+            if default_remote(tree):
+                run("fetch", str(pointer), cwd=tree)
+            else:
+                seed(tree, pointer)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)

@@ -41,8 +41,14 @@ def assess(params: Params, model: Any, valid: pd.DataFrame, test: pd.DataFrame) 
         )
         / max(len(y_test), 1)
     )
+
+    def period(rows: pd.DataFrame) -> int:
+        return int((rows["year"] * 100 + rows["month"]).max())
+
     return {
         "metrics": {
+            # Which months were scored (YYYYMM), so a report can tell when the test month moved.
+            "periods": {"test": period(test), "valid": period(valid)},
             "threshold": round(threshold, 6),
             "test": metrics.rounded(metrics.score(y_test, p_test, threshold) | {"expected_cost": cost_at_threshold}),
             "valid": metrics.rounded(metrics.score(y_valid, p_valid, threshold) | {"expected_cost": valid_cost}),

@@ -1,0 +1,222 @@
+"""The pull-request report: one markdown document from the base and PR results (no I/O here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flightdelay.comment import MARKER
+from flightdelay.core.gate import Verdict, direction
+
+_SAME = 1e-9
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"test": {"roc_auc": 0.7}}`` -> ``{"test.roc_auc": 0.7}``, as ``dvc metrics`` and ``dvc params`` name keys."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
+
+
+@dataclass(frozen=True)
+class StageRun:
+    stage: str
+    status: str  # ran | skipped | restored | failed | not run
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    stages: list[StageRun]
+    seconds: float
+    ok: bool
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    change: str  # added | modified | removed
+    rows_before: int | None = None
+    rows_after: int | None = None
+
+
+@dataclass(frozen=True)
+class DataChange:
+    """What ``data.dvc`` changed; ``files`` is empty when the manifests were not available."""
+
+    md5_before: str | None
+    md5_after: str | None
+    files: list[FileChange] = field(default_factory=list)
+    nfiles_before: int | None = None
+    nfiles_after: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    base_ref: str
+    base_sha: str
+    head_sha: str
+    pr_metrics: dict[str, Any] | None
+    base_metrics: dict[str, Any] | None
+    params: list[tuple[str, Any, Any]]
+    data: DataChange | None
+    verdict: Verdict
+    validation: Mapping[str, Any] | None = None
+    pipeline: PipelineRun | None = None
+    pr_slices: Mapping[str, Any] | None = None
+    base_slices: Mapping[str, Any] | None = None
+    plots: list[str] = field(default_factory=list)
+    run_url: str | None = None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return f"`{value}`" if isinstance(value, str) else str(value)
+
+
+def _judgement(metric: str, before: Any, after: Any) -> tuple[str, str]:
+    """The change and whether it is better or worse for this metric."""
+    if not isinstance(before, int | float) or not isinstance(after, int | float):
+        return "—", ""
+    delta = float(after) - float(before)
+    if abs(delta) < _SAME:
+        return "0", "same"
+    sign = direction(metric)
+    verdict = "" if sign == 0 else ("better" if delta * sign > 0 else "worse")
+    return f"{delta:+.4f}", verdict
+
+
+def _metrics(report: ReportInput) -> list[str]:
+    lines = ["### Metrics", ""]
+    pr, base = report.pr_metrics, report.base_metrics
+    if pr is None:
+        return [*lines, "The PR has no metrics: the pipeline did not finish (see **Pipeline**).", ""]
+    if base is None:
+        lines += ["The base has no metrics yet, so there is nothing to compare: the PR's metrics alone.", ""]
+        lines += ["| metric | PR |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(pr.items())]
+        return [*lines, ""]
+    keys = sorted(set(pr) | set(base))
+    changed = [k for k in keys if k not in pr or k not in base or _judgement(k, base[k], pr[k])[1] != "same"]
+    if not changed:
+        lines += [f"No metric changed: all {len(keys)} are identical to the base.", ""]
+    if base.get("periods.test") != pr.get("periods.test") and "periods.test" in pr:
+        lines += [
+            f"The test month moved ({_fmt(base.get('periods.test'))} → {_fmt(pr.get('periods.test'))}): "
+            "the two columns score different months.",
+            "",
+        ]
+    lines += ["| metric | base | PR | change | |", "|---|---|---|---|---|"]
+    for key in keys:
+        if key not in pr:
+            lines.append(f"| {key} | {_fmt(base[key])} | — | removed | |")
+        elif key not in base:
+            lines.append(f"| {key} | — | {_fmt(pr[key])} | new | |")
+        else:
+            change, verdict = _judgement(key, base[key], pr[key])
+            mark = {"better": "🟢 better", "worse": "🔴 worse"}.get(verdict, "")
+            lines.append(f"| {key} | {_fmt(base[key])} | {_fmt(pr[key])} | {change} | {mark} |")
+    return [*lines, ""]
+
+
+def _slices(report: ReportInput) -> list[str]:
+    if not report.pr_slices:
+        return []
+    base = flatten(report.base_slices or {})
+    pr = flatten(report.pr_slices)
+    keys = [k for k in sorted(pr) if k.endswith(".roc_auc") or k.endswith(".rows")]
+    lines = [
+        f"<details><summary>Slice metrics ({', '.join(report.pr_slices)}): ROC AUC and rows</summary>",
+        "",
+        "| slice | base | PR | change |",
+        "|---|---|---|---|",
+    ]
+    for key in keys:
+        change, _ = _judgement(key, base.get(key), pr[key])
+        lines.append(f"| {key} | {_fmt(base.get(key))} | {_fmt(pr[key])} | {change} |")
+    return [*lines, "", "</details>", ""]
+
+
+def _params(report: ReportInput) -> list[str]:
+    lines = ["### Params", ""]
+    if not report.params:
+        return [*lines, "No params changed.", ""]
+    lines += ["| param | base | PR |", "|---|---|---|"]
+    lines += [f"| {key} | {_fmt(before)} | {_fmt(after)} |" for key, before, after in report.params]
+    return [*lines, ""]
+
+
+def _data(report: ReportInput) -> list[str]:
+    lines = ["### Data", ""]
+    data = report.data
+    if data is None:
+        return [*lines, "`data.dvc` is unchanged.", ""]
+    lines.append(
+        f"`data.dvc` changed: {_fmt(data.nfiles_before)} → {_fmt(data.nfiles_after)} files "
+        f"(`{data.md5_before}` → `{data.md5_after}`)."
+    )
+    lines.append("")
+    if not data.files:
+        return [*lines, "The file lists of the two versions were not available, so no per-file changes.", ""]
+    lines += ["| file | change | rows base | rows PR |", "|---|---|---|---|"]
+    lines += [
+        f"| {f.path} | {f.change} | {_fmt(f.rows_before)} | {_fmt(f.rows_after)} |"
+        for f in sorted(data.files, key=lambda f: f.path)
+    ]
+    return [*lines, ""]
+
+
+def _validation(report: ReportInput) -> list[str]:
+    lines = ["### Validation", ""]
+    summary = report.validation
+    if summary is None:
+        return [*lines, "No validation report: the pipeline stopped before validate.", ""]
+    errors, warnings = summary.get("errors", []), summary.get("warnings", [])
+    lines.append(f"{summary.get('rows', 0):,} rows, {len(errors)} failing check(s), {len(warnings)} warning(s).")
+    lines.append("")
+    if errors or warnings:
+        lines += ["| | column | check | rows |", "|---|---|---|---|"]
+        lines += [f"| ❌ error | {e['column']} | {e['check']} | {e['failures']:,} |" for e in errors]
+        lines += [f"| ⚠️ warning | {w['column']} | {w['check']} | {w['failures']:,} |" for w in warnings]
+        lines.append("")
+    return lines
+
+
+def _pipeline(report: ReportInput) -> list[str]:
+    lines = ["### Pipeline", ""]
+    run = report.pipeline
+    if run is None:
+        return [*lines, "Not reproduced in this run.", ""]
+    state = "finished" if run.ok else "**failed**"
+    lines += [f"`dvc repro` {state} in {run.seconds:.0f} s.", "", "| stage | |", "|---|---|"]
+    lines += [f"| {s.stage} | {s.status} |" for s in run.stages]
+    return [*lines, ""]
+
+
+def render(report: ReportInput) -> str:
+    """The whole comment; the first line is the hidden marker that finds it again."""
+    verdict = report.verdict
+    ok = verdict.passed and (report.pipeline is None or report.pipeline.ok)
+    head = "✅ Quality gate passed" if ok else "❌ Quality gate failed"
+    lines = [MARKER, f"## {head}", ""]
+    if report.pipeline is not None and not report.pipeline.ok:
+        failed = [s.stage for s in report.pipeline.stages if s.status == "failed"]
+        lines.append(f"- the pipeline failed at stage **{failed[0] if failed else 'unknown'}**")
+    lines += [f"- {failure}" for failure in verdict.failures]
+    if ok:
+        lines.append(f"- {verdict.checked} gate rule(s) checked, all passed")
+    lines += ["", f"Head `{report.head_sha[:10]}` against base `{report.base_ref}` (`{report.base_sha[:10]}`).", ""]
+    lines += _metrics(report) + _slices(report) + _params(report) + _data(report)
+    lines += _validation(report) + _pipeline(report)
+    if report.plots:
+        where = f"in the [run's artifacts]({report.run_url})" if report.run_url else "next to this report"
+        lines += ["### Plots", "", f"Base and PR curves, {where}: " + ", ".join(f"`{p}`" for p in report.plots), ""]
+    return "\n".join(lines).rstrip() + "\n"

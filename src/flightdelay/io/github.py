@@ -1,0 +1,135 @@
+"""Posting the PR report as one sticky comment through GitHub's REST API.
+
+Standard library only, so the comment workflow runs it from a checkout of the default branch
+without installing the project: ``PYTHONPATH=src python -m flightdelay.io.github --pr 12 --body-file report.md``.
+Reads ``GITHUB_API_URL``, ``GITHUB_REPOSITORY`` and ``GITHUB_TOKEN`` as Actions sets them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flightdelay.comment import MARKER
+
+_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+_MAX_BODY = 65_536  # GitHub rejects longer comment bodies
+
+
+class GitHubError(RuntimeError):
+    """The API answered with an error, or could not be reached."""
+
+
+@dataclass(frozen=True)
+class Client:
+    api_url: str
+    repository: str
+    token: str
+    timeout: float = 30.0
+
+    @classmethod
+    def from_environment(cls) -> Client:
+        missing = [name for name in ("GITHUB_REPOSITORY", "GITHUB_TOKEN") if not os.environ.get(name)]
+        if missing:
+            raise GitHubError(f"set {', '.join(missing)} (Actions sets GITHUB_REPOSITORY; pass the token explicitly)")
+        return cls(
+            api_url=os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+            repository=os.environ["GITHUB_REPOSITORY"],
+            token=os.environ["GITHUB_TOKEN"],
+        )
+
+    def request(self, method: str, url: str, payload: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
+        """One API call; returns the decoded JSON and the response headers, or raises :class:`GitHubError`."""
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Accept", "application/vnd.github+json")
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("X-GitHub-Api-Version", "2022-11-28")
+        request.add_header("User-Agent", "flightdelay-pr-report")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = response.read()
+                return (json.loads(body) if body else None), dict(response.headers.items())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            with contextlib.suppress(ValueError, AttributeError):
+                detail = json.loads(detail).get("message", detail)
+            raise GitHubError(f"{method} {url} -> HTTP {exc.code}: {detail}") from exc
+        except urllib.error.URLError as exc:
+            raise GitHubError(f"{method} {url} -> {exc.reason}") from exc
+
+    def comments(self, pr: int) -> list[dict[str, Any]]:
+        """Every comment on the PR, following ``Link: rel="next"`` pages."""
+        url: str | None = f"{self.api_url}/repos/{self.repository}/issues/{pr}/comments?per_page=100"
+        found: list[dict[str, Any]] = []
+        while url:
+            page, headers = self.request("GET", url)
+            found.extend(page)
+            match = _NEXT.search(headers.get("Link", "") or headers.get("link", ""))
+            url = match.group(1) if match else None
+        return found
+
+    def head_sha(self, pr: int) -> str:
+        pull, _ = self.request("GET", f"{self.api_url}/repos/{self.repository}/pulls/{pr}")
+        return str(pull["head"]["sha"])
+
+    def upsert_comment(self, pr: int, body: str) -> tuple[str, int]:
+        """Update the comment carrying the marker, or create it; returns ("updated"|"created", id)."""
+        if MARKER not in body:
+            body = f"{MARKER}\n{body}"
+        if len(body) > _MAX_BODY:
+            body = body[: _MAX_BODY - 200] + "\n\n… (truncated: the full report is in the run's artifacts)\n"
+        mine = [c for c in self.comments(pr) if MARKER in (c.get("body") or "")]
+        if mine:
+            comment_id = int(mine[0]["id"])
+            self.request(
+                "PATCH", f"{self.api_url}/repos/{self.repository}/issues/comments/{comment_id}", {"body": body}
+            )
+            return "updated", comment_id
+        created, _ = self.request(
+            "POST", f"{self.api_url}/repos/{self.repository}/issues/{pr}/comments", {"body": body}
+        )
+        return "created", int(created["id"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flightdelay.io.github", description=__doc__)
+    parser.add_argument("--pr", required=True, help="pull request number")
+    parser.add_argument("--body-file", type=Path, required=True, help="the report (markdown)")
+    parser.add_argument("--expect-head-sha", help="refuse to post unless the PR's head is this commit")
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", args.pr.strip()):
+        print(f"error: --pr must be a pull request number, got {args.pr!r}", file=sys.stderr)
+        return 2
+    pr = int(args.pr)
+    try:
+        body = args.body_file.read_text(encoding="utf-8")
+        client = Client.from_environment()
+        if args.expect_head_sha and client.head_sha(pr) != args.expect_head_sha:
+            print(
+                f"error: PR #{pr}'s head is not {args.expect_head_sha}; not posting a report for another commit",
+                file=sys.stderr,
+            )
+            return 1
+        action, comment_id = client.upsert_comment(pr, body)
+    except (OSError, GitHubError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{action} comment {comment_id} on #{pr}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

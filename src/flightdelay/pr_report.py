@@ -1,0 +1,169 @@
+"""The pull-request report job: reproduce, compare with the base, judge, render.
+
+``nox -s pr-report -- --base <rev>`` runs it locally exactly as CI does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flightdelay import settings
+from flightdelay.core import gate, report
+from flightdelay.io import dvc, git, plots
+
+STAGES = ("ingest", "validate", "featurize", "train", "evaluate")
+_STATUS = (
+    (re.compile(r"Running stage '([\w-]+)'"), "ran"),
+    (re.compile(r"Stage '([\w-]+)' didn't change, skipping"), "skipped"),
+    (re.compile(r"Stage '([\w-]+)' is cached - skipping run"), "restored from run-cache"),
+    (re.compile(r"failed to reproduce '([\w-]+)'"), "failed"),
+)
+
+
+def parse_repro(output: str, ok: bool, seconds: float) -> report.PipelineRun:
+    """Which stage did what, from ``dvc repro``'s own messages."""
+    status: dict[str, str] = {}
+    for pattern, label in _STATUS:
+        for match in pattern.finditer(output):
+            status[match.group(1)] = label
+    stages = [report.StageRun(s, status.get(s, "not run")) for s in STAGES]
+    return report.PipelineRun(stages, seconds, ok)
+
+
+def repro(root: Path, record: Path) -> report.PipelineRun:
+    """``dvc repro`` with its output passed through, recorded to ``record`` as JSON."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        sys.stdout.write(line)
+        lines.append(line)
+    ok = process.wait() == 0
+    run = parse_repro("".join(lines), ok, time.monotonic() - started)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(
+        json.dumps(
+            {"ok": run.ok, "seconds": round(run.seconds, 1), "stages": {s.stage: s.status for s in run.stages}},
+            indent=2,
+        )
+        + "\n"
+    )
+    return run
+
+
+def load_pipeline(record: Path) -> report.PipelineRun | None:
+    if not record.is_file():
+        return None
+    data = json.loads(record.read_text())
+    return report.PipelineRun([report.StageRun(k, v) for k, v in data["stages"].items()], data["seconds"], data["ok"])
+
+
+def _json_at(root: Path, rev: str | None, path: Path) -> Any:
+    if rev is None:
+        full = root / path
+        return json.loads(full.read_text()) if full.is_file() else None
+    text = git.show(root, rev, path.as_posix())
+    return json.loads(text) if text else None
+
+
+def _yaml_at(root: Path, rev: str | None, path: Path) -> Any:
+    text = (root / path).read_text() if rev is None else git.show(root, rev, path.as_posix())
+    return yaml.safe_load(text) if text else None
+
+
+def params_diff(base: dict[str, Any] | None, pr: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    before, after = report.flatten(base or {}), report.flatten(pr)
+    return [(k, before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+
+
+def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
+    """Files added, modified and removed in the directory ``pointer`` tracks, with rows per file."""
+    before_doc, after_doc = _yaml_at(root, base, pointer), _yaml_at(root, None, pointer)
+    before = (before_doc or {}).get("outs", [{}])[0]
+    after = (after_doc or {}).get("outs", [{}])[0]
+    if before.get("md5") == after.get("md5"):
+        return None
+    old = dvc.manifest(root, before["md5"]) if before.get("md5") else {}
+    if old is None:
+        dvc.cache_revision(root, base, pointer)
+        old = dvc.manifest(root, before["md5"])
+    new = dvc.manifest(root, after["md5"]) if after.get("md5") else {}
+    files: list[report.FileChange] = []
+    if old is not None and new is not None:
+        for path in sorted(set(old) | set(new)):
+            if old.get(path) == new.get(path):
+                continue
+            change = "added" if path not in old else "removed" if path not in new else "modified"
+            rows = [
+                dvc.count_rows(root, m) if m and path.endswith(".csv") else None for m in (old.get(path), new.get(path))
+            ]
+            files.append(report.FileChange(path, change, rows[0], rows[1]))
+    return report.DataChange(before.get("md5"), after.get("md5"), files, before.get("nfiles"), after.get("nfiles"))
+
+
+def build(
+    root: Path,
+    params: settings.Params,
+    base: str,
+    out: Path,
+    *,
+    pipeline: report.PipelineRun | None,
+    run_url: str | None = None,
+    pointer: Path = Path("data.dvc"),
+) -> tuple[str, bool]:
+    """Render the report for the working tree against the merge base of ``base``; return it and the verdict."""
+    base_sha = git.merge_base(root, base)
+    paths = params.paths
+    pr_metrics_tree = _json_at(root, None, paths.metrics) if pipeline is None or pipeline.ok else None
+    base_metrics_tree = _json_at(root, base_sha, paths.metrics)
+    pr_metrics = report.flatten(pr_metrics_tree) if pr_metrics_tree else None
+    base_metrics = report.flatten(base_metrics_tree) if base_metrics_tree else None
+    verdict = gate.judge(params.gate, pr_metrics or {}, base_metrics)
+    pr_curves = {n: _json_at(root, None, paths.plots / f"{n}.json") for n in plots.CURVES}
+    base_curves = {n: _json_at(root, base_sha, paths.plots / f"{n}.json") for n in plots.CURVES}
+    written = (
+        plots.render(
+            out / "plots",
+            {k: v for k, v in pr_curves.items() if v},
+            {k: v for k, v in base_curves.items() if v},
+        )
+        if pr_metrics
+        else []
+    )
+    validate_ran = pipeline is None or next(s for s in pipeline.stages if s.stage == "validate").status != "not run"
+    validation = _json_at(root, None, paths.validation_report) if validate_ran else None
+    document = report.render(
+        report.ReportInput(
+            base_ref=base,
+            base_sha=base_sha,
+            head_sha=git.rev_parse(root, "HEAD"),
+            pr_metrics=pr_metrics,
+            base_metrics=base_metrics,
+            params=params_diff(
+                _yaml_at(root, base_sha, settings.PARAMS_FILE), _yaml_at(root, None, settings.PARAMS_FILE)
+            ),
+            data=data_diff(root, base_sha, pointer),
+            verdict=verdict,
+            validation=validation,
+            pipeline=pipeline,
+            pr_slices=_json_at(root, None, paths.slices) if pr_metrics else None,
+            base_slices=_json_at(root, base_sha, paths.slices),
+            plots=[f"plots/{name}" for name in written],
+            run_url=run_url,
+        )
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(document)
+    passed = verdict.passed and (pipeline is None or pipeline.ok)
+    return document, passed

@@ -1,0 +1,160 @@
+"""The pull-request loop end to end: branch, change, reproduce, report, gate, on real git and dvc."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Project, clone, environment
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def main_branch(reduced: Project, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The reduced template with a gate its three months can meet (the real gate is for the full data)."""
+    tmp = tmp_path_factory.mktemp("pr-main")
+    project = clone(reduced.path, tmp / "repo", environment(tmp))
+    project.share_cache(reduced)
+    params = project.path / "params.yaml"
+    params.write_text(
+        params.read_text()
+        .replace("test.roc_auc: 0.70", "test.roc_auc: 0.55")
+        .replace("test.pr_auc: 0.35", "test.pr_auc: 0.2")
+    )
+    project.git("commit", "--quiet", "-am", "gate for the reduced sample")
+    return project
+
+
+@pytest.fixture
+def repo(main_branch: Project, tmp_path: Path) -> Project:
+    project = clone(main_branch.path, tmp_path / "repo", environment(tmp_path))
+    project.share_cache(main_branch)
+    return project
+
+
+def open_pr(project: Project, change: Callable[[Path], None], message: str) -> None:
+    project.git("checkout", "--quiet", "-b", "pr")
+    change(project.path)
+    project.git("add", "-A")
+    project.git("commit", "--quiet", "-m", message)
+
+
+def report(project: Project) -> tuple[int, str, dict[str, object]]:
+    project.cli("repro", check=False)
+    done = project.cli("pr-report", "--base", "origin/main", check=False)
+    pipeline = json.loads((project.path / "build/pr-report/pipeline.json").read_text())
+    written = (project.path / "build/pr-report/report.md").read_text()
+    assert written == done.stdout.rstrip("\n") + "\n"
+    return done.returncode, written, pipeline
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def metric_row(text: str, metric: str) -> list[str]:
+    row = next(line for line in text.splitlines() if line.startswith(f"| {metric} |"))
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def test_params_pr(repo: Project) -> None:
+    open_pr(repo, lambda p: edit(p / "params.yaml", "max_iter: 300", "max_iter: 150"), "fewer trees")
+    code, text, pipeline = report(repo)
+    assert code == 0, text
+    assert text.startswith("<!-- flightdelay:pr-report -->\n## ✅ Quality gate passed")
+    assert "| train.hist_gradient_boosting.max_iter | 300 | 150 |" in text
+    assert pipeline["stages"] == {
+        "ingest": "skipped",
+        "validate": "skipped",
+        "featurize": "skipped",
+        "train": "ran",
+        "evaluate": "ran",
+    }
+    base_metrics = json.loads(repo.git("show", "origin/main:reports/metrics.json"))
+    pr_metrics = json.loads((repo.path / "reports/metrics.json").read_text())
+    _, base, pr, change, judged = metric_row(text, "test.roc_auc")
+    assert float(base) == pytest.approx(base_metrics["test"]["roc_auc"], abs=1e-4)
+    assert float(pr) == pytest.approx(pr_metrics["test"]["roc_auc"], abs=1e-4)
+    delta = pr_metrics["test"]["roc_auc"] - base_metrics["test"]["roc_auc"]
+    assert float(change) == pytest.approx(delta, abs=2e-4)
+    assert judged == ("🟢 better" if delta > 0 else "🔴 worse")
+    assert "`data.dvc` is unchanged." in text
+    assert (repo.path / "build/pr-report/plots/roc.png").stat().st_size > 1000
+
+
+def test_data_pr_in_a_fresh_clone(main_branch: Project, tmp_path: Path) -> None:
+    """A new month, reported from a clone with an empty DVC cache, as CI in a fork sees it."""
+    author = clone(main_branch.path, tmp_path / "author", environment(tmp_path))
+    author.share_cache(main_branch)
+    author.git("checkout", "--quiet", "-b", "pr")
+    author.cli("add-month", "4")
+    author.git("commit", "--quiet", "-am", "Add April")
+    author.git("push", "--quiet", "origin", "pr")
+
+    ci = clone(main_branch.path, tmp_path / "ci", environment(tmp_path))
+    ci.git("checkout", "--quiet", "pr")
+    assert "matches data.dvc" in ci.cli("get-data").stdout
+    code, text, pipeline = report(ci)
+    april_flights = len((ci.path / "data/raw/flights/2013-04.csv").read_text().splitlines()) - 1
+    assert f"| flights/2013-04.csv | added | — | {april_flights} |" in text
+    assert "| weather/2013-04.csv | added | — |" in text
+    assert "`data.dvc` changed: 9 → 11 files" in text
+    assert "The test month moved (201303 → 201304)" in text
+    assert pipeline["stages"]["ingest"] == "ran"
+    assert code in (0, 1)  # the verdict depends on April; the report is what this test checks
+
+
+def test_code_pr(repo: Project) -> None:
+    features = "src/flightdelay/core/features.py"
+    open_pr(repo, lambda p: edit(p / features, "_HOLIDAY_HORIZON_DAYS = 30", "_HOLIDAY_HORIZON_DAYS = 14"), "holidays")
+    code, text, pipeline = report(repo)
+    assert pipeline["stages"] == {
+        "ingest": "skipped",
+        "validate": "skipped",
+        "featurize": "ran",
+        "train": "ran",
+        "evaluate": "ran",
+    }
+    assert "No params changed." in text
+    assert code == 0, text
+
+
+def test_schema_breaking_pr_fails_at_validate(repo: Project) -> None:
+    schemas = "src/flightdelay/schemas.py"
+    open_pr(
+        repo,
+        lambda p: edit(
+            p / schemas,
+            "distance: Series[float] = pa.Field(gt=0, le=10_000)",
+            "distance: Series[float] = pa.Field(gt=0, le=1_000)",
+        ),
+        "tighten distance",
+    )
+    code, text, pipeline = report(repo)
+    assert code == 1
+    assert "## ❌ Quality gate failed" in text
+    assert "- the pipeline failed at stage **validate**" in text
+    assert re.search(r"\| ❌ error \| distance \| less_than_or_equal_to\(1000\) \| [\d,]+ \|", text), text
+    assert pipeline["stages"]["train"] == "not run"
+    assert "The PR has no metrics" in text
+
+
+def test_regression_past_the_gate_fails_and_names_the_metric(repo: Project) -> None:
+    def cripple(root: Path) -> None:
+        edit(root / "params.yaml", "max_iter: 300", "max_iter: 1")
+        edit(root / "params.yaml", "max_leaf_nodes: 63", "max_leaf_nodes: 2")
+
+    open_pr(repo, cripple, "one stump")
+    code, text, _ = report(repo)
+    assert code == 1
+    assert "## ❌ Quality gate failed" in text
+    assert re.search(
+        r"- test\.roc_auc got worse by 0\.\d{4} \(0\.\d{4} -> 0\.\d{4}\), more than the allowed 0\.01", text
+    ), text

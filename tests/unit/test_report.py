@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from flightdelay.comment import MARKER
+from flightdelay.core import report
+from flightdelay.core.gate import Verdict
+
+BASE = {"test.roc_auc": 0.70, "test.log_loss": 0.45, "periods.test": 201310}
+
+
+def make(**changes: object) -> str:
+    fields: dict[str, object] = {
+        "base_ref": "origin/main",
+        "base_sha": "a" * 40,
+        "head_sha": "b" * 40,
+        "pr_metrics": {"test.roc_auc": 0.72, "test.log_loss": 0.46, "periods.test": 201310},
+        "base_metrics": BASE,
+        "params": [],
+        "data": None,
+        "verdict": Verdict(checked=2),
+    } | changes
+    return report.render(report.ReportInput(**fields))  # type: ignore[arg-type]
+
+
+def test_marker_first_and_verdict_heads_the_report() -> None:
+    lines = make().splitlines()
+    assert lines[0] == MARKER
+    assert lines[1] == "## ✅ Quality gate passed"
+
+
+def test_direction_per_metric() -> None:
+    text = make()
+    assert "| test.roc_auc | 0.7000 | 0.7200 | +0.0200 | 🟢 better |" in text
+    assert "| test.log_loss | 0.4500 | 0.4600 | +0.0100 | 🔴 worse |" in text
+
+
+def test_failed_gate_lists_each_failure() -> None:
+    text = make(verdict=Verdict(failures=["test.roc_auc = 0.6 is below the minimum 0.7"], checked=1))
+    assert text.splitlines()[1] == "## ❌ Quality gate failed"
+    assert "- test.roc_auc = 0.6 is below the minimum 0.7" in text
+
+
+def test_base_without_metrics_is_a_sentence() -> None:
+    text = make(base_metrics=None)
+    assert "The base has no metrics yet" in text
+    assert "| test.roc_auc | 0.7200 |" in text
+
+
+def test_nothing_changed_is_a_sentence() -> None:
+    assert "No metric changed: all 3 are identical to the base." in make(pr_metrics=dict(BASE))
+
+
+def test_metric_that_appears_and_disappears() -> None:
+    text = make(pr_metrics={"test.roc_auc": 0.7, "test.f1": 0.4, "periods.test": 201310})
+    assert "| test.f1 | — | 0.4000 | new | |" in text
+    assert "| test.log_loss | 0.4500 | — | removed | |" in text
+
+
+def test_moved_test_month_is_called_out() -> None:
+    text = make(pr_metrics={"test.roc_auc": 0.7, "test.log_loss": 0.45, "periods.test": 201311})
+    assert "The test month moved (201310 → 201311)" in text
+
+
+def test_params_and_data_sections() -> None:
+    data = report.DataChange("x.dir", "y.dir", [report.FileChange("flights/2013-11.csv", "added", None, 27268)], 23, 25)
+    text = make(params=[("train.hist_gradient_boosting.max_iter", 300, 50)], data=data)
+    assert "| train.hist_gradient_boosting.max_iter | 300 | 50 |" in text
+    assert "`data.dvc` changed: 23 → 25 files" in text
+    assert "| flights/2013-11.csv | added | — | 27268 |" in text
+    assert "No params changed." in make()
+    assert "`data.dvc` is unchanged." in make()
+
+
+def test_failed_pipeline_names_the_stage() -> None:
+    run = report.PipelineRun(
+        [report.StageRun("ingest", "ran"), report.StageRun("validate", "failed"), report.StageRun("train", "not run")],
+        12.0,
+        ok=False,
+    )
+    text = make(pipeline=run, pr_metrics=None)
+    assert "- the pipeline failed at stage **validate**" in text
+    assert "| validate | failed |" in text
+    assert "The PR has no metrics" in text
+
+
+def test_slices_fold_away() -> None:
+    slices = {"carrier": {"AA": {"roc_auc": 0.7, "rows": 10.0}}}
+    text = make(pr_slices=slices, base_slices=slices)
+    assert "<details><summary>Slice metrics (carrier)" in text
+    assert "| carrier.AA.roc_auc | 0.7000 | 0.7000 | 0 |" in text
+
+
+def test_flatten_names_like_dvc() -> None:
+    assert report.flatten({"test": {"roc_auc": 0.7}, "threshold": 0.4}) == {"test.roc_auc": 0.7, "threshold": 0.4}
