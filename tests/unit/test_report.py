@@ -91,3 +91,13 @@ def test_slices_fold_away() -> None:
 
 def test_flatten_names_like_dvc() -> None:
     assert report.flatten({"test": {"roc_auc": 0.7}, "threshold": 0.4}) == {"test.roc_auc": 0.7, "threshold": 0.4}
+
+
+def test_counts_read_as_whole_numbers_and_validation_month_folds() -> None:
+    text = make(
+        pr_metrics={"test.rows": 28889.0, "valid.roc_auc": 0.75, "periods.test": 201310},
+        base_metrics={"test.rows": 28889.0, "valid.roc_auc": 0.74, "periods.test": 201310},
+    )
+    assert "| test.rows | 28,889 | 28,889 | 0 | |" in text.replace("|  |", "| |")
+    folded = text.split("<details><summary>Validation-month metrics</summary>")[1]
+    assert "| valid.roc_auc | 0.7400 | 0.7500 | +0.0100 | 🟢 better |" in folded

@@ -78,7 +78,8 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1e5 else f"{value:,.0f}"
+        # Counts arrive as floats from JSON metrics; show them as the whole numbers they are.
+        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 10 else f"{value:.4f}"
     return f"`{value}`" if isinstance(value, str) else str(value)
 
 
@@ -108,13 +109,21 @@ def _metrics(report: ReportInput) -> list[str]:
     changed = [k for k in keys if k not in pr or k not in base or _judgement(k, base[k], pr[k])[1] != "same"]
     if not changed:
         lines += [f"No metric changed: all {len(keys)} are identical to the base.", ""]
-    if base.get("periods.test") != pr.get("periods.test") and "periods.test" in pr:
-        lines += [
-            f"The test month moved ({_fmt(base.get('periods.test'))} → {_fmt(pr.get('periods.test'))}): "
-            "the two columns score different months.",
-            "",
-        ]
-    lines += ["| metric | base | PR | change | |", "|---|---|---|---|---|"]
+    moved = base.get("periods.test"), pr.get("periods.test")
+    if None not in moved and moved[0] != moved[1]:
+        lines += [f"The test month moved ({moved[0]} → {moved[1]}): the two columns score different months.", ""]
+    # The test month leads; the validation month (where the threshold is chosen) folds away.
+    main = [k for k in keys if not k.startswith("valid.")]
+    folded = [k for k in keys if k.startswith("valid.")]
+    lines += _metric_table(main, base, pr)
+    if folded:
+        lines += ["", "<details><summary>Validation-month metrics</summary>", ""]
+        lines += [*_metric_table(folded, base, pr), "", "</details>"]
+    return [*lines, ""]
+
+
+def _metric_table(keys: list[str], base: Mapping[str, Any], pr: Mapping[str, Any]) -> list[str]:
+    lines = ["| metric | base | PR | change | |", "|---|---|---|---|---|"]
     for key in keys:
         if key not in pr:
             lines.append(f"| {key} | {_fmt(base[key])} | — | removed | |")
@@ -124,7 +133,7 @@ def _metrics(report: ReportInput) -> list[str]:
             change, verdict = _judgement(key, base[key], pr[key])
             mark = {"better": "🟢 better", "worse": "🔴 worse"}.get(verdict, "")
             lines.append(f"| {key} | {_fmt(base[key])} | {_fmt(pr[key])} | {change} | {mark} |")
-    return [*lines, ""]
+    return lines
 
 
 def _slices(report: ReportInput) -> list[str]:
