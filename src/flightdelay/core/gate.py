@@ -19,6 +19,7 @@ DIRECTION = {
     "log_loss": -1,
     "brier": -1,
     "expected_cost": -1,
+    "best_possible_cost": -1,
 }
 
 
