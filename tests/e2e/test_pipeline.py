@@ -101,3 +101,13 @@ def test_fresh_clone_reproduces_the_committed_lock(tmp_path: Path) -> None:
     assert "matches data.dvc" in got.stdout
     project.dvc("repro")
     assert project.git("status", "--porcelain") == ""
+
+
+def test_unreachable_remote_falls_back_to_the_sample(scenario: Project, tmp_path: Path) -> None:
+    """As in a fork's CI: the remote is configured, its credentials are not there."""
+    scenario.dvc("remote", "add", "--default", "storage", str(tmp_path / "no-such-remote"))
+    scenario.dvc("cache", "dir", "--local", str(tmp_path / "empty-cache"))
+    scenario.run("rm", "-rf", "data/raw")
+    got = scenario.cli("get-data")
+    assert "dvc pull from 'storage' failed, so the sample stands in" in got.stdout
+    assert scenario.dvc("status", "--quiet", "data.dvc", check=False).returncode == 0
