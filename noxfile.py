@@ -72,6 +72,16 @@ def tune(session: nox.Session) -> None:
     session.run("flightdelay", "tune", *session.posargs)
 
 
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Serve the current model on loopback with its OpenAPI page: nox -s serve [-- --port 3000]."""
+    _install(session)
+    _pipeline(session)
+    session.run("flightdelay", "bento-model")
+    args = session.posargs or ["--port", "3000"]
+    session.run("bentoml", "serve", "flightdelay.service:FlightDelay", "--host", "127.0.0.1", *args)
+
+
 @nox.session(name="pr-report")
 def pr_report(session: nox.Session) -> None:
     """Reproduce and compare with a base revision, as CI comments on a PR: nox -s pr-report -- --base origin/main."""

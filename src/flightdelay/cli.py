@@ -77,6 +77,21 @@ def tune(
         typer.echo(f"adopt the best with:\n  {tuning.adopt_command(trials[0].params)}")
 
 
+@app.command("bento-model")
+def bento_model(
+    params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
+) -> None:
+    """Save the pipeline's model, reference tables and threshold to the BentoML model store; pin its tag."""
+    from flightdelay import settings
+    from flightdelay.io import bento
+
+    params = settings.load(params_file)
+    tag = bento.save_model(Path.cwd(), params)
+    pins = bento.write_requirements(Path("src/requirements.txt"))
+    Path(bento.TAG_PIN).write_text(f"{tag}\n")
+    typer.echo(f"{tag} (pinned in {bento.TAG_PIN}; {pins} packages in src/requirements.txt)")
+
+
 _PR_OUT = Path("build/pr-report")
 
 

@@ -292,3 +292,62 @@ class Features(pa.DataFrameModel):
     class Config:
         strict = False
         coerce = True
+
+
+# --- The service's request model, derived from the Flights schema ------------------------------
+
+_BOUNDS = {
+    "greater_than": ("gt", "min_value"),
+    "greater_than_or_equal_to": ("ge", "min_value"),
+    "less_than": ("lt", "max_value"),
+    "less_than_or_equal_to": ("le", "max_value"),
+}
+# What a caller must send: the schedule. The rest (weather, operations context) is optional and is
+# treated as unknown when absent, exactly as the pipeline treats a missing observation.
+REQUIRED_REQUEST_COLUMNS = tuple(c for c in SCHEDULE_COLUMNS if c != "tailnum")
+
+
+def _field_constraints(column: pa.Column) -> dict[str, Any]:
+    constraints: dict[str, Any] = {}
+    for check in column.checks:
+        stats = check.statistics or {}
+        if check.name in _BOUNDS:
+            keyword, stat = _BOUNDS[check.name]
+            constraints[keyword] = stats[stat]
+        elif check.name == "in_range":
+            constraints["ge" if stats.get("include_min", True) else "gt"] = stats["min_value"]
+            constraints["le" if stats.get("include_max", True) else "lt"] = stats["max_value"]
+        elif check.name == "str_matches":
+            constraints["pattern"] = stats["pattern"]
+        elif check.name == "str_length":
+            if stats.get("min_value") is not None:
+                constraints["min_length"] = stats["min_value"]
+            if stats.get("max_value") is not None:
+                constraints["max_length"] = stats["max_value"]
+    return constraints
+
+
+def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
+    """A pydantic model of one flight as a caller knows it before departure, built from :class:`Flights`.
+
+    Types, ranges and patterns come from the schema, so changing the schema changes the service's
+    contract with it. Unknown fields are rejected; NaN and infinity are not numbers here.
+    """
+    from pydantic import ConfigDict, Field, create_model
+
+    schema = Flights.to_schema()
+    fields: dict[str, Any] = {}
+    for name in REQUEST_COLUMNS:
+        column = schema.columns[name]
+        kind = str(column.dtype)
+        python_type: type = int if kind.startswith("int") else float if kind.startswith("float") else str
+        required = name in REQUIRED_REQUEST_COLUMNS
+        annotation = python_type if required else python_type | None
+        fields[name] = (annotation, Field(... if required else None, **_field_constraints(column)))
+    config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+    if examples:
+        # OpenAPI 3.0 (what BentoML publishes) spells it `example`, singular.
+        config["json_schema_extra"] = {"example": examples}
+    model: type[Any] = create_model("Flight", __config__=config, **fields)
+    model.__doc__ = "One scheduled departure: the schedule is required, weather and operations context are optional."
+    return model

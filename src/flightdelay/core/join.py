@@ -104,6 +104,26 @@ def schedule_context(flights: pd.DataFrame, horizon_minutes: int) -> pd.DataFram
     return out
 
 
+def attach_references(flights: pd.DataFrame, planes: pd.DataFrame, airports: pd.DataFrame) -> pd.DataFrame:
+    """Add the aircraft (by tail number) and the destination (by FAA code); unknown ones stay NaN.
+
+    Ingest and the service both call this, so a served flight is looked up exactly as a trained one.
+    """
+    aircraft = planes[["tailnum", "year", "manufacturer", "engines", "seats"]].rename(
+        columns={
+            "year": "plane_year",
+            "manufacturer": "plane_manufacturer",
+            "engines": "plane_engines",
+            "seats": "plane_seats",
+        }
+    )
+    joined = flights.merge(aircraft, on="tailnum", how="left", validate="many_to_one")
+    destinations = airports[["faa", "lat", "lon", "tz"]].rename(
+        columns={"faa": "dest", "lat": "dest_lat", "lon": "dest_lon", "tz": "dest_tz"}
+    )
+    return joined.merge(destinations, on="dest", how="left", validate="many_to_one")
+
+
 def join_sources(
     flights: pd.DataFrame,
     weather: pd.DataFrame,
@@ -120,19 +140,7 @@ def join_sources(
     joined = with_hour.drop(columns=["time_hour"]).merge(
         weather, on=list(WEATHER_KEY), how="left", validate="many_to_one"
     )
-    aircraft = planes[["tailnum", "year", "manufacturer", "engines", "seats"]].rename(
-        columns={
-            "year": "plane_year",
-            "manufacturer": "plane_manufacturer",
-            "engines": "plane_engines",
-            "seats": "plane_seats",
-        }
-    )
-    joined = joined.merge(aircraft, on="tailnum", how="left", validate="many_to_one")
-    destinations = airports[["faa", "lat", "lon", "tz"]].rename(
-        columns={"faa": "dest", "lat": "dest_lat", "lon": "dest_lon", "tz": "dest_tz"}
-    )
-    joined = joined.merge(destinations, on="dest", how="left", validate="many_to_one")
+    joined = attach_references(joined, planes, airports)
     joined = schedule_context(joined, horizon_minutes)
     joined = joined.drop(columns=["hour", "minute"])
     joined = joined.sort_values(

@@ -1,0 +1,182 @@
+"""What the service runs, without the web framework: a model bundle, request rows in, predictions out.
+
+The bundle is a directory with the pipeline's model, the reference tables ingest joins, and the
+threshold evaluate chose. The same join and feature code as the pipeline turn a request into model
+inputs, so serving cannot drift from training.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from flightdelay import schemas
+from flightdelay.core.features import CATEGORICAL, FEATURES, build_features
+from flightdelay.core.join import attach_references
+from flightdelay.io.files import read_csv
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+REFERENCE_FILES = ("planes.csv", "airports.csv", "airlines.csv")
+# The request the OpenAPI page offers under "Try it out": a real October flight, with its weather.
+EXAMPLE = {
+    "year": 2013,
+    "month": 10,
+    "day": 14,
+    "sched_dep_time": 1730,
+    "sched_arr_time": 2015,
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
+    "distance": 1400.0,
+    "temp": 60.1,
+    "dewp": 46.0,
+    "humid": 59.2,
+    "wind_dir": 270.0,
+    "wind_speed": 8.1,
+    "precip": 0.0,
+    "pressure": 1015.2,
+    "visib": 10.0,
+    "precip_3h": 0.0,
+    "visib_min_3h": 10.0,
+    "wind_speed_max_3h": 9.2,
+    "tail_leg_of_day": 0.0,
+    "origin_departures_in_hour": 38.0,
+    "carrier_departures_of_day": 210.0,
+}
+
+
+class UnknownCodeError(ValueError):
+    """A carrier or origin the reference tables do not know: the request is wrong, not the model."""
+
+    def __init__(self, field: str, value: str, index: int) -> None:
+        super().__init__(f"flights[{index}].{field}: unknown {field} {value!r} (not in the reference tables)")
+        self.field, self.value, self.index = field, value, index
+
+
+def write_bundle(target: Path, model: Path, raw: Path, metrics: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """Copy the model, the reference tables and the metadata into ``target``; return the metadata."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model, target / MODEL_FILE)
+    for name in REFERENCE_FILES:
+        shutil.copyfile(raw / name, target / name)
+    evaluation = json.loads(metrics.read_text())
+    metadata = {"threshold": evaluation["threshold"], "test_roc_auc": evaluation["test"]["roc_auc"]} | extra
+    (target / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return metadata
+
+
+@dataclass(frozen=True)
+class Predictor:
+    model: Any
+    planes: pd.DataFrame
+    airports: pd.DataFrame
+    carriers: frozenset[str]
+    metadata: dict[str, Any]
+
+    @classmethod
+    def load(cls, bundle: Path) -> Predictor:
+        return cls(
+            model=joblib.load(bundle / MODEL_FILE),
+            planes=read_csv(bundle / "planes.csv", schemas.RawPlanes),
+            airports=read_csv(bundle / "airports.csv", schemas.RawAirports),
+            carriers=frozenset(read_csv(bundle / "airlines.csv", schemas.RawAirlines)["carrier"]),
+            metadata=json.loads((bundle / METADATA_FILE).read_text()),
+        )
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata["threshold"])
+
+    def rows(self, flights: Sequence[dict[str, Any]]) -> pd.DataFrame:
+        """The joined-table rows for request dicts; raises :class:`UnknownCodeError` on unknown codes."""
+        origins = set(self.airports["faa"])
+        for index, flight in enumerate(flights):
+            if flight["carrier"] not in self.carriers:
+                raise UnknownCodeError("carrier", flight["carrier"], index)
+            if flight["origin"] not in origins:
+                raise UnknownCodeError("origin", flight["origin"], index)
+        frame = pd.DataFrame.from_records(list(flights), columns=list(schemas.REQUEST_COLUMNS))
+        numeric = [c for c in schemas.REQUEST_COLUMNS if c not in ("carrier", "tailnum", "origin", "dest")]
+        frame[numeric] = frame[numeric].astype(float)
+        for column in ("year", "month", "day", "sched_dep_time", "sched_arr_time", "flight"):
+            frame[column] = frame[column].astype("int64")
+        return attach_references(frame, self.planes, self.airports)
+
+    def unknown_categories(self, features: pd.DataFrame) -> int:
+        """How many categorical values the model has never seen (they are treated as missing)."""
+        encoder = self.model.named_steps["columns"].named_transformers_["categorical"]
+        if not hasattr(encoder, "categories_"):
+            return 0
+        unseen = 0
+        for column, known in zip(CATEGORICAL, encoder.categories_, strict=True):
+            values = features[column].dropna()
+            unseen += int((~values.isin(known)).sum())
+        return unseen
+
+    def predict(self, flights: Sequence[dict[str, Any]]) -> tuple[np.ndarray, int]:
+        """Delay probabilities for request dicts, and the number of unseen categorical values."""
+        features = build_features(self.rows(flights))
+        proba = np.asarray(self.model.predict_proba(features[list(FEATURES)])[:, 1], dtype=float)
+        return proba, self.unknown_categories(features)
+
+
+class PredictionLog:
+    """Predictions as JSON lines, written by a background thread.
+
+    A request only puts its record on a bounded queue: a slow, full or broken sink drops records
+    (counted through ``on_drop``) and never delays or fails a prediction.
+    """
+
+    def __init__(self, path: Path, capacity: int = 10_000, on_drop: Callable[[int], object] = lambda n: None) -> None:
+        self.path = path
+        self.dropped = 0
+        self._on_drop = on_drop
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=capacity)
+        self._idle = threading.Event()
+        self._idle.set()
+        threading.Thread(target=self._drain, name="prediction-log", daemon=True).start()
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            self._idle.clear()
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self._drop(1)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued record is written or dropped (for tests and shutdown)."""
+        return self._idle.wait(timeout)
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        self._on_drop(count)
+
+    def _drain(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < 1000:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as sink:
+                    sink.writelines(json.dumps(record, default=str) + "\n" for record in batch)
+            except OSError:
+                self._drop(len(batch))
+            if self._queue.empty():
+                self._idle.set()
