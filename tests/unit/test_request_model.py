@@ -1,0 +1,82 @@
+"""The service's request model is derived from the pandera schema, not written twice."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from flightdelay import schemas
+
+Flight = schemas.request_model()
+GOOD: dict[str, Any] = {
+    "year": 2013,
+    "month": 10,
+    "day": 14,
+    "sched_dep_time": 1730,
+    "sched_arr_time": 2015,
+    "carrier": "UA",
+    "flight": 1545,
+    "origin": "EWR",
+    "dest": "IAH",
+    "distance": 1400.0,
+}
+
+
+def error_of(**changes: Any) -> tuple[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        Flight(**(GOOD | changes))
+    error = caught.value.errors()[0]
+    return ".".join(map(str, error["loc"])), error["type"]
+
+
+def test_schedule_only_is_enough() -> None:
+    flight = Flight(**GOOD)
+    assert flight.temp is None
+    assert flight.tailnum is None
+
+
+def test_fields_are_exactly_the_request_columns() -> None:
+    assert tuple(Flight.model_fields) == schemas.REQUEST_COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"distance": -1.0}, ("distance", "greater_than")),
+        ({"humid": 140.0}, ("humid", "less_than_equal")),
+        ({"carrier": "U"}, ("carrier", "string_too_short")),
+        ({"origin": "ewr1"}, ("origin", "string_pattern_mismatch")),
+        ({"temp": math.nan}, ("temp", "finite_number")),
+        ({"temp": math.inf}, ("temp", "finite_number")),
+        ({"month": "October"}, ("month", "int_parsing")),
+        ({"gate": "B12"}, ("gate", "extra_forbidden")),
+    ],
+)
+def test_bad_fields_are_named(changes: dict[str, Any], expected: tuple[str, str]) -> None:
+    assert error_of(**changes) == expected
+
+
+def test_missing_required_field_is_named() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Flight(**{k: v for k, v in GOOD.items() if k != "dest"})
+    assert caught.value.errors()[0]["loc"] == ("dest",)
+
+
+def test_a_schema_change_reaches_the_request_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandera.pandas as pa
+
+    tightened = schemas.Flights.to_schema().update_column("distance", checks=[pa.Check.le(500)])
+    monkeypatch.setattr(schemas.Flights, "to_schema", classmethod(lambda cls: tightened))
+    with pytest.raises(ValidationError, match="distance"):
+        schemas.request_model()(**GOOD)
+
+
+def test_openapi_example_is_a_valid_request() -> None:
+    from flightdelay.serving import EXAMPLE
+
+    model = schemas.request_model(examples=EXAMPLE)
+    assert model.model_json_schema()["example"] == EXAMPLE
+    model(**EXAMPLE)
