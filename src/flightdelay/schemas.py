@@ -186,10 +186,10 @@ class Flights(_Strict):
     precip_3h: Series[float] = pa.Field(nullable=True, ge=0)
     visib_min_3h: Series[float] = pa.Field(nullable=True, ge=0)
 
-    tail_leg_of_day: Series[float] = pa.Field(nullable=True, ge=0)
+    tail_leg_of_day: Series[float] = pa.Field(ge=0)
     minutes_since_tail_prev_departure: Series[float] = pa.Field(nullable=True, ge=0)
-    origin_departures_in_hour: Series[float] = pa.Field(nullable=True, ge=1)
-    carrier_departures_of_day: Series[float] = pa.Field(nullable=True, ge=1)
+    origin_departures_in_hour: Series[float] = pa.Field(ge=1)
+    carrier_departures_of_day: Series[float] = pa.Field(ge=1)
     tail_prev_departure_delay: Series[float] = pa.Field(nullable=True, ge=-24 * 60, le=24 * 60)
 
     plane_year: Series[float] = pa.Field(nullable=True, ge=1900, le=2100)
@@ -304,7 +304,14 @@ _BOUNDS = {
 }
 # What a caller must send: the schedule. The rest (weather, operations context) is optional and is
 # treated as unknown when absent, exactly as the pipeline treats a missing observation.
-REQUIRED_REQUEST_COLUMNS = tuple(c for c in SCHEDULE_COLUMNS if c != "tailnum")
+# The schedule-derived context is always known (the published schedule) and the model never saw it
+# missing, so it is required too; the weather and the previous leg's delay may be unknown.
+REQUIRED_REQUEST_COLUMNS = (
+    *(c for c in SCHEDULE_COLUMNS if c != "tailnum"),
+    "tail_leg_of_day",
+    "origin_departures_in_hour",
+    "carrier_departures_of_day",
+)
 
 
 def _field_constraints(column: pa.Column) -> dict[str, Any]:

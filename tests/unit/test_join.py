@@ -73,3 +73,11 @@ def test_previous_leg_delay_is_only_what_was_known_at_the_horizon() -> None:
     assert censored[1] == 60.0  # still waiting at 07:00: only 60 minutes were known
     not_due = schedule_context(flights, horizon_minutes=240)["tail_prev_departure_delay"].to_list()
     assert np.isnan(not_due[1])  # at 05:00 the 06:00 leg was not due yet
+
+
+def test_no_tail_number_looks_like_a_first_leg() -> None:
+    """In the data a missing tail number mostly means a cancelled flight: it must not leak the label."""
+    flights = factories.flights(2, tailnum=[None, None])
+    context = schedule_context(flights, horizon_minutes=120)
+    assert context["tail_leg_of_day"].to_list() == [0.0, 0.0]
+    assert context[["minutes_since_tail_prev_departure", "tail_prev_departure_delay"]].isna().all().all()

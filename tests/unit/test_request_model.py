@@ -22,6 +22,9 @@ GOOD: dict[str, Any] = {
     "origin": "EWR",
     "dest": "IAH",
     "distance": 1400.0,
+    "tail_leg_of_day": 0.0,
+    "origin_departures_in_hour": 38.0,
+    "carrier_departures_of_day": 210.0,
 }
 
 
@@ -32,7 +35,7 @@ def error_of(**changes: Any) -> tuple[str, str]:
     return ".".join(map(str, error["loc"])), error["type"]
 
 
-def test_schedule_only_is_enough() -> None:
+def test_schedule_and_its_context_are_enough() -> None:
     flight = Flight(**GOOD)
     assert flight.temp is None
     assert flight.tailnum is None
@@ -59,10 +62,11 @@ def test_bad_fields_are_named(changes: dict[str, Any], expected: tuple[str, str]
     assert error_of(**changes) == expected
 
 
-def test_missing_required_field_is_named() -> None:
+@pytest.mark.parametrize("field", ["dest", "origin_departures_in_hour"])
+def test_missing_required_field_is_named(field: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        Flight(**{k: v for k, v in GOOD.items() if k != "dest"})
-    assert caught.value.errors()[0]["loc"] == ("dest",)
+        Flight(**{k: v for k, v in GOOD.items() if k != field})
+    assert caught.value.errors()[0]["loc"] == (field,)
 
 
 def test_a_schema_change_reaches_the_request_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -65,7 +65,8 @@ def schedule_context(flights: pd.DataFrame, horizon_minutes: int) -> pd.DataFram
 
     From the published schedule, known weeks ahead:
 
-    * ``tail_leg_of_day``: how many earlier NYC departures the same aircraft has that day;
+    * ``tail_leg_of_day``: how many earlier NYC departures the same aircraft has that day (0 without
+      a tail number);
     * ``minutes_since_tail_prev_departure``: scheduled minutes since its previous NYC departure;
     * ``origin_departures_in_hour``: departures scheduled at the origin in the same clock hour;
     * ``carrier_departures_of_day``: the carrier's NYC departures scheduled that day.
@@ -89,7 +90,9 @@ def schedule_context(flights: pd.DataFrame, horizon_minutes: int) -> pd.DataFram
     prev_delay = by_tail["dep_delay"].shift(1).astype(float)
     observed = np.where(prev_delay.isna(), waited, np.minimum(prev_delay, waited))
     observed = np.where(waited < 0, np.nan, observed)
-    out["tail_leg_of_day"] = leg.reindex(out.index)
+    # No tail number (in the data: mostly flights that were later cancelled) must not look different
+    # from a first leg, or the model learns the cancellation from the missing value.
+    out["tail_leg_of_day"] = leg.reindex(out.index).fillna(0.0)
     out["minutes_since_tail_prev_departure"] = since.reindex(out.index)
     out["tail_prev_departure_delay"] = pd.Series(observed, index=order.index).reindex(out.index)
     hour = out["sched_dep_time"] // 100
