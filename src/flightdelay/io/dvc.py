@@ -114,10 +114,14 @@ def get_data(root: Path, pointer: Path) -> str:
             pulled = exc
         else:
             return f"pulled {raw.relative_to(root)} from DVC remote {remote!r}"
+    if pulled and raw.exists():
+        shutil.rmtree(raw)  # a partial pull into a directory that did not exist before
     try:
         months = seed(root, pointer)
     except DvcError as exc:
-        raise (pulled or exc) from (exc if pulled else None)
+        if pulled:
+            raise DvcError(f"{pulled}\nand the sample does not match {pointer} either: {exc}") from exc
+        raise
     fallback = f" (dvc pull from {remote!r} failed, so the sample stands in)" if pulled else ""
     return f"wrote the sample ({len(months)} months) into {raw.relative_to(root)}; it matches {pointer}{fallback}"
 
