@@ -95,8 +95,11 @@ def pr_report(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks that print figures and assert nothing: nox -s bench [-- pipeline baselines]."""
+    """Benchmarks that print figures and assert nothing: nox -s bench [-- pipeline baselines serve]."""
     _install(session)
     _pipeline(session)
-    for name in session.posargs or ["pipeline", "baselines"]:
+    names = session.posargs or ["pipeline", "baselines"]
+    if "serve" in names:
+        session.run("flightdelay", "bento-model")
+    for name in names:
         session.run("python", f"benchmarks/{name}.py")
