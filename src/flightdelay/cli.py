@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -130,7 +129,3 @@ def pr_report_command(
     typer.echo(f"written to {out / 'report.md'}", err=True)
     if not passed:
         raise typer.Exit(1)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    sys.exit(app())

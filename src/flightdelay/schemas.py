@@ -1,10 +1,9 @@
 """Pandera schemas: the single source of truth for column names, types and ranges.
 
-Three layers, each built on the one before:
+Two kinds of table:
 
 * ``Raw*``: the source files as a team receives them (types only; ranges are validate's job);
-* :class:`Flights`: one row per flight after ingest joined weather, aircraft and destination;
-* :class:`Features`: what the model sees, plus the label.
+* :class:`Flights`: one row per flight after ingest joined weather, aircraft and destination.
 
 The service's request model is derived from :data:`REQUEST_COLUMNS` of :class:`Flights`.
 """
@@ -145,8 +144,6 @@ CONTEXT_COLUMNS = (
     "carrier_departures_of_day",
     "tail_prev_departure_delay",
 )
-LOOKUP_COLUMNS = ("plane_year", "plane_manufacturer", "plane_engines", "plane_seats", "dest_lat", "dest_lon", "dest_tz")
-OUTCOME_COLUMNS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time")
 REQUEST_COLUMNS = SCHEDULE_COLUMNS + WEATHER_COLUMNS + CONTEXT_COLUMNS
 
 
@@ -282,16 +279,6 @@ WARNINGS = pa.DataFrameSchema(
     strict=False,
     coerce=False,
 )
-
-
-class Features(pa.DataFrameModel):
-    """What featurize writes: model inputs, the label and the keys that identify the row."""
-
-    delayed: Series[int] = pa.Field(isin=[0, 1])
-
-    class Config:
-        strict = False
-        coerce = True
 
 
 # --- The service's request model, derived from the Flights schema ------------------------------
