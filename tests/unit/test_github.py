@@ -40,13 +40,22 @@ def test_several_pushes_leave_one_comment(api: fake_github.State, tmp_path: Path
 def test_the_comment_on_page_two_is_updated(api: fake_github.State, tmp_path: Path) -> None:
     for n in range(150):
         api.add_comment(7, f"chatter {n}")
-    target = api.add_comment(7, f"{MARKER}\nold report")
+    target = api.add_comment(7, f"{MARKER}\nold report", user="github-actions[bot]")
     api.add_comment(7, "more chatter")
     assert post(tmp_path, f"{MARKER}\nnew report") == 0
     assert target["body"].endswith("new report")
     assert len(api.comments[7]) == 152
     assert ("GET", "/repos/octo/flights/issues/7/comments") in api.requests
     assert sum(1 for method, _ in api.requests if method == "GET") == 2  # pages 1 and 2
+
+
+def test_someone_elses_comment_with_the_marker_is_left_alone(api: fake_github.State, tmp_path: Path) -> None:
+    decoy = api.add_comment(7, f"{MARKER}\n## ✅ Quality gate passed (not really)", user="mallory")
+    assert post(tmp_path, f"{MARKER}\nthe real report") == 0
+    assert decoy["body"].endswith("(not really)")
+    ours = [c for c in api.comments[7] if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) == 1
+    assert ours[0]["body"].endswith("the real report")
 
 
 def test_marker_is_added_when_missing(api: fake_github.State, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ class Client:
     api_url: str
     repository: str
     token: str
+    author: str = "github-actions[bot]"  # the login behind Actions' GITHUB_TOKEN
     timeout: float = 30.0
 
     @classmethod
@@ -46,6 +47,7 @@ class Client:
             api_url=os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             repository=os.environ["GITHUB_REPOSITORY"],
             token=os.environ["GITHUB_TOKEN"],
+            author=os.environ.get("PR_REPORT_AUTHOR", "github-actions[bot]"),
         )
 
     def request(self, method: str, url: str, payload: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
@@ -87,11 +89,16 @@ class Client:
 
     def upsert_comment(self, pr: int, body: str) -> tuple[str, int]:
         """Update the comment carrying the marker, or create it; returns ("updated"|"created", id)."""
-        if MARKER not in body:
+        if not body.startswith(MARKER):
             body = f"{MARKER}\n{body}"
         if len(body) > _MAX_BODY:
             body = body[: _MAX_BODY - 200] + "\n\n… (truncated: the full report is in the run's artifacts)\n"
-        mine = [c for c in self.comments(pr) if MARKER in (c.get("body") or "")]
+        # Only our own comment: anyone can paste the marker into theirs.
+        mine = [
+            c
+            for c in self.comments(pr)
+            if (c.get("body") or "").startswith(MARKER) and (c.get("user") or {}).get("login") == self.author
+        ]
         if mine:
             comment_id = int(mine[0]["id"])
             self.request(
