@@ -45,3 +45,14 @@ def test_no_base_skips_regressions() -> None:
     verdict = gate.judge(GATE, {"test.roc_auc": 0.71}, None)
     assert verdict.passed
     assert verdict.checked == 1
+
+
+def test_a_rule_without_a_direction_fails_loudly() -> None:
+    typo = Gate(minimum={}, max_regression={"test.rocauc": 0.01})
+    verdict = gate.judge(typo, {"test.rocauc": 0.7}, {"test.rocauc": 0.7})
+    assert verdict.failures == ["gate.max_regression.test.rocauc: no known direction (better is higher or lower?)"]
+
+
+def test_nan_is_not_called_missing() -> None:
+    verdict = gate.judge(GATE, {"test.roc_auc": float("nan"), "test.log_loss": 0.43}, None)
+    assert verdict.failures == ["test.roc_auc is not a number in the PR's metrics (minimum 0.7)"]

@@ -44,6 +44,10 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _absent(metrics: Mapping[str, object], metric: str) -> str:
+    return "missing from" if metric not in metrics else "not a number in"
+
+
 def judge(gate: Gate, pr: Mapping[str, object], base: Mapping[str, object] | None) -> Verdict:
     """Every gate rule applied to the PR's flat metrics; ``base`` None skips the regression rules."""
     failures: list[str] = []
@@ -52,19 +56,22 @@ def judge(gate: Gate, pr: Mapping[str, object], base: Mapping[str, object] | Non
         checked += 1
         value = _number(pr.get(metric))
         if value is None:
-            failures.append(f"{metric} is missing from the PR's metrics (minimum {floor:g})")
+            failures.append(f"{metric} is {_absent(pr, metric)} the PR's metrics (minimum {floor:g})")
         elif value < floor:
             failures.append(f"{metric} = {value:.4f} is below the minimum {floor:g}")
     if base is None:
         return Verdict(failures, checked)
     for metric, allowed in sorted(gate.max_regression.items()):
         sign = direction(metric)
-        before, after = _number(base.get(metric)), _number(pr.get(metric))
-        if before is None or sign == 0:
+        if sign == 0:
+            failures.append(f"gate.max_regression.{metric}: no known direction (better is higher or lower?)")
             continue
+        before, after = _number(base.get(metric)), _number(pr.get(metric))
+        if before is None:
+            continue  # new metric: nothing to regress from
         checked += 1
         if after is None:
-            failures.append(f"{metric} is missing from the PR's metrics (base {before:.4f})")
+            failures.append(f"{metric} is {_absent(pr, metric)} the PR's metrics (base {before:.4f})")
             continue
         worse_by = (before - after) * sign
         if worse_by > allowed + 1e-12:
