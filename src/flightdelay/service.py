@@ -65,6 +65,11 @@ class FlightDelay:
         sink = Path(os.environ.get("FLIGHTDELAY_PREDICTION_LOG", "logs/predictions.jsonl"))
         self.log = PredictionLog(sink, on_drop=DROPPED.inc)
 
+    @bentoml.on_shutdown
+    def _flush_log(self) -> None:
+        """Write what is still queued before the worker exits."""
+        self.log.flush(timeout=10)
+
     def _answer(self, flights: list[dict[str, Any]]) -> list[Prediction]:
         try:
             proba, unseen = self.predictor.predict(flights)

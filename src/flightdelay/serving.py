@@ -11,6 +11,7 @@ import json
 import queue
 import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,8 @@ class Predictor:
     def unknown_categories(self, features: pd.DataFrame) -> int:
         """How many categorical values the model has never seen (they are treated as missing)."""
         encoder = self.model.named_steps["columns"].named_transformers_["categorical"]
+        if hasattr(encoder, "steps"):  # logistic regression: impute, then one-hot
+            encoder = encoder.steps[-1][1]
         if not hasattr(encoder, "categories_"):
             return 0
         unseen = 0
@@ -144,24 +147,28 @@ class PredictionLog:
         self.path = path
         self.dropped = 0
         self._on_drop = on_drop
+        self._lock = threading.Lock()
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=capacity)
-        self._idle = threading.Event()
-        self._idle.set()
         threading.Thread(target=self._drain, name="prediction-log", daemon=True).start()
 
     def write(self, record: dict[str, Any]) -> None:
         try:
-            self._idle.clear()
             self._queue.put_nowait(record)
         except queue.Full:
             self._drop(1)
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every queued record is written or dropped (for tests and shutdown)."""
-        return self._idle.wait(timeout)
+        """Wait until every queued record is written or dropped; False if that takes over ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _drop(self, count: int) -> None:
-        self.dropped += count
+        with self._lock:
+            self.dropped += count
         self._on_drop(count)
 
     def _drain(self) -> None:
@@ -178,5 +185,6 @@ class PredictionLog:
                     sink.writelines(json.dumps(record, default=str) + "\n" for record in batch)
             except OSError:
                 self._drop(len(batch))
-            if self._queue.empty():
-                self._idle.set()
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
