@@ -96,7 +96,10 @@ def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
         return None
     old = dvc.manifest(root, before["md5"]) if before.get("md5") else {}
     if old is None:
-        dvc.cache_revision(root, base, pointer)
+        try:
+            dvc.cache_revision(root, base, pointer)
+        except (dvc.DvcError, subprocess.CalledProcessError) as exc:
+            print(f"pr-report: no per-file data diff, the base data is not available: {exc}", file=sys.stderr)
         old = dvc.manifest(root, before["md5"])
     new = dvc.manifest(root, after["md5"]) if after.get("md5") else {}
     files: list[report.FileChange] = []

@@ -58,3 +58,8 @@ def test_curves_are_thinned_and_bounded() -> None:
     assert curves["roc"][-1]["tpr"] == 1.0
     assert all(0 <= row["threshold"] <= 1 for row in curves["roc"])
     assert len(curves["calibration"]) == 10
+
+
+def test_no_rows_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no rows to choose a threshold on"):
+        metrics.choose_threshold(np.array([]), np.array([]), Costs(false_positive=1.0, false_negative=1.0))

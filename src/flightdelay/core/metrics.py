@@ -30,6 +30,8 @@ def choose_threshold(y_true: np.ndarray, proba: np.ndarray, costs: Costs) -> tup
     Every distinct score is a candidate (predict delayed when ``proba >= threshold``), plus one
     above all scores (never predict delayed). Ties go to the higher threshold.
     """
+    if len(proba) == 0:
+        raise ValueError("no rows to choose a threshold on (is the validation month empty?)")
     order = np.argsort(-proba, kind="stable")
     scores = proba[order]
     positives = y_true[order].astype(float)

@@ -81,6 +81,9 @@ def seed(root: Path, pointer: Path) -> list[int]:
     try:
         run("commit", "--force", str(pointer), cwd=root)
         produced = tracked(root / pointer).get("md5")
+    except DvcError:
+        shutil.rmtree(raw)  # never leave unverified data behind
+        raise
     finally:
         (root / pointer).write_bytes(original)
     if produced != recorded.get("md5"):
