@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from flightdelay.core.join import derive_weather, join_sources, schedule_context
@@ -38,10 +39,11 @@ def test_recent_precip_sums_three_hours() -> None:
     assert derived.loc[4, "precip_3h"] == pytest.approx(0.3)
 
 
-def test_join_takes_weather_of_the_scheduled_hour() -> None:
+def test_join_takes_the_weather_known_at_prediction_time() -> None:
     derived, _ = derive_weather(factories.weather())
-    joined = join_sources(factories.flights(2), derived, factories.planes(), factories.airports(), 120)
-    assert joined["temp"].to_list() == pytest.approx(derived.set_index("hour").loc[[6, 7], "temp"].to_list())
+    flights = factories.flights(2, sched_dep_time=[630, 745])  # predicted at 04:30 and 05:45
+    joined = join_sources(flights, derived, factories.planes(), factories.airports(), 120)
+    assert joined["temp"].to_list() == pytest.approx(derived.set_index("hour").loc[[4, 5], "temp"].to_list())
     assert joined["plane_year"].to_list() == [1999.0, 1999.0]
     assert joined["dest_tz"].to_list() == [-6.0, -6.0]
     assert len(joined) == 2
@@ -81,3 +83,14 @@ def test_no_tail_number_looks_like_a_first_leg() -> None:
     context = schedule_context(flights, horizon_minutes=120)
     assert context["tail_leg_of_day"].to_list() == [0.0, 0.0]
     assert context[["minutes_since_tail_prev_departure", "tail_prev_departure_delay"]].isna().all().all()
+
+
+def test_prediction_time_before_midnight_takes_the_previous_days_weather() -> None:
+    weather = pd.concat(
+        [factories.weather(hours=range(22, 24)).assign(day=1), factories.weather(hours=range(3)).assign(day=2)]
+    )
+    derived, _ = derive_weather(weather)
+    flights = factories.flights(1, day=[2], sched_dep_time=[100], sched_arr_time=[300])  # predicted 23:00 on the 1st
+    joined = join_sources(flights, derived, factories.planes(), factories.airports(), 120)
+    expected = derived[(derived["day"] == 1) & (derived["hour"] == 23)]["temp"].item()
+    assert joined["temp"].item() == pytest.approx(expected)

@@ -134,14 +134,34 @@ def join_sources(
     airports: pd.DataFrame,
     horizon_minutes: int,
 ) -> pd.DataFrame:
-    """One row per flight: weather at the origin in the scheduled hour, its aircraft, its destination.
+    """One row per flight: the origin's weather as known at prediction time, its aircraft, its destination.
 
+    The prediction is made ``horizon_minutes`` before the scheduled departure; the weather is the
+    last hourly observation by then (and the trends and windows that end with it), never a later one.
     ``weather`` is the output of :func:`derive_weather`. Left joins throughout: a flight without a
     match keeps NaN there, and validate reports how many.
     """
-    with_hour = flights.assign(hour=flights["sched_dep_time"] // 100)
-    joined = with_hour.drop(columns=["time_hour"]).merge(
-        weather, on=list(WEATHER_KEY), how="left", validate="many_to_one"
+    minutes = (flights["sched_dep_time"] // 100) * 60 + flights["sched_dep_time"] % 100
+    known_at = pd.to_datetime(flights[["year", "month", "day"]]) + pd.to_timedelta(minutes - horizon_minutes, unit="m")
+    observed = pd.DataFrame(
+        {
+            "_year": known_at.dt.year,
+            "_month": known_at.dt.month,
+            "_day": known_at.dt.day,
+            "_hour": known_at.dt.hour,
+        },
+        index=flights.index,
+    )
+    weather_keys = {column: f"_{column}" for column in WEATHER_KEY if column != "origin"}
+    joined = (
+        pd.concat([flights.drop(columns=["time_hour"]), observed], axis=1)
+        .merge(
+            weather.rename(columns=weather_keys),
+            on=["origin", *weather_keys.values()],
+            how="left",
+            validate="many_to_one",
+        )
+        .drop(columns=list(weather_keys.values()))
     )
     joined = attach_references(joined, planes, airports)
     joined = schedule_context(joined, horizon_minutes)
