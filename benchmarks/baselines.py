@@ -1,7 +1,7 @@
 """Model baselines on the pipeline's own split: the figures the README quotes (``nox -s bench -- baselines``).
 
 * always on time: predicts "not delayed" with the training base rate as probability;
-* raw columns: gradient boosting on the raw schedule columns and the weather of the hour, no engineered features;
+* raw columns: gradient boosting on the raw schedule columns and the weather, no engineered features;
 * logistic regression on the engineered features;
 * the default model (params.yaml), as the pipeline trains it.
 """

@@ -272,7 +272,7 @@ WARNINGS = pa.DataFrameSchema(
     {
         "dest_lat": pa.Column(float, nullable=False, required=True, description="destination not in airports"),
         "plane_year": pa.Column(float, nullable=False, description="tail number not in planes or no build year"),
-        "temp": pa.Column(float, nullable=False, description="no weather observation at the scheduled hour"),
+        "temp": pa.Column(float, nullable=False, description="no weather observation at prediction time"),
         "wind_speed": pa.Column(float, pa.Check.le(100), nullable=True, description="implausible wind speed"),
         "tailnum": pa.Column(str, nullable=False, description="no tail number (usually cancelled)"),
     },
