@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -64,6 +65,20 @@ def clone(source: Path, target: Path, env: dict[str, str]) -> Project:
     return Project(target, env | {"PYTHONPATH": str(target / "src")})
 
 
+def clone_sharing_cache(source: Project, target: Path) -> Project:
+    """A clone of ``source`` in ``target`` that uses its DVC cache and has its outputs checked out."""
+    project = clone(source.path, target / "repo", environment(target))
+    project.share_cache(source)
+    return project
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def clone_template(target: Path, env: dict[str, str]) -> Project:
     """A clone of this checkout including uncommitted work (committed there), so tests see the code under test."""
     project = clone(ROOT, target, env)
@@ -110,6 +125,4 @@ def reduced(tmp_path_factory: pytest.TempPathFactory) -> Project:
 @pytest.fixture
 def scenario(reduced: Project, tmp_path: Path) -> Project:
     """A fresh clone of the reduced project sharing its DVC cache, with the data checked out."""
-    project = clone(reduced.path, tmp_path / "repo", environment(tmp_path))
-    project.share_cache(reduced)
-    return project
+    return clone_sharing_cache(reduced, tmp_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Project, clone, environment
+from tests.e2e.conftest import Project, clone, clone_sharing_cache, environment
 
 pytestmark = pytest.mark.slow
 
@@ -17,9 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def main_branch(reduced: Project, tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The reduced template with a gate its three months can meet (the real gate is for the full data)."""
-    tmp = tmp_path_factory.mktemp("pr-main")
-    project = clone(reduced.path, tmp / "repo", environment(tmp))
-    project.share_cache(reduced)
+    project = clone_sharing_cache(reduced, tmp_path_factory.mktemp("pr-main"))
     params = project.path / "params.yaml"
     params.write_text(
         params.read_text()
@@ -32,9 +30,7 @@ def main_branch(reduced: Project, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture
 def repo(main_branch: Project, tmp_path: Path) -> Project:
-    project = clone(main_branch.path, tmp_path / "repo", environment(tmp_path))
-    project.share_cache(main_branch)
-    return project
+    return clone_sharing_cache(main_branch, tmp_path)
 
 
 def open_pr(project: Project, change: Callable[[Path], None], message: str) -> None:
@@ -91,8 +87,7 @@ def test_params_pr(repo: Project) -> None:
 
 def test_data_pr_in_a_fresh_clone(main_branch: Project, tmp_path: Path) -> None:
     """A new month, reported from a clone with an empty DVC cache, as CI in a fork sees it."""
-    author = clone(main_branch.path, tmp_path / "author", environment(tmp_path))
-    author.share_cache(main_branch)
+    author = clone_sharing_cache(main_branch, tmp_path / "author")
     author.git("checkout", "--quiet", "-b", "pr")
     author.cli("add-month", "4")
     author.git("commit", "--quiet", "-am", "Add April")

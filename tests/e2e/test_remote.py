@@ -11,18 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Project, clone, environment
+from tests.e2e.conftest import Project, clone, environment, free_port
 
 pytestmark = pytest.mark.slow
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

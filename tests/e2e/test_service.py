@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 
 from flightdelay.serving import EXAMPLE, Predictor
 from tests.conftest import ROOT
-from tests.e2e.conftest import clone_template, environment
+from tests.e2e.conftest import clone_template, environment, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +49,6 @@ class Served:
             return exc.code, ""
         except urllib.error.URLError:
             return 0, ""  # not listening yet
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
