@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -70,13 +69,6 @@ def clone_sharing_cache(source: Project, target: Path) -> Project:
     project = clone(source.path, target / "repo", environment(target))
     project.share_cache(source)
     return project
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clone_template(target: Path, env: dict[str, str]) -> Project:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Project, clone, environment, free_port
+from flightdelay.io.bento import free_port
+from tests.e2e.conftest import Project, clone, environment
 
 pytestmark = pytest.mark.slow
 

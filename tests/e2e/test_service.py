@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 import time
 import urllib.error
@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from flightdelay.io import bento
 from flightdelay.serving import EXAMPLE, Predictor
 from tests.conftest import ROOT
-from tests.e2e.conftest import clone_template, environment, free_port
+from tests.e2e.conftest import clone_template, environment
 
 pytestmark = pytest.mark.slow
 
@@ -62,29 +63,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     project.run(sys.executable, "-m", "bentoml", "build", "-f", "bentofile.yaml", "src", "--output", "tag")
     bento_tag = project.run(sys.executable, "-m", "bentoml", "list", "-o", "json").stdout
     bento_tag = json.loads(bento_tag)[0]["tag"]
-    port = free_port()
     log = tmp / "predictions.jsonl"
     server_env = {k: v for k, v in project.env.items() if k != "PYTHONPATH"} | {"FLIGHTDELAY_PREDICTION_LOG": str(log)}
-    output = (tmp / "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp,
-        env=server_env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    served = Served(f"http://127.0.0.1:{port}", bento_tag, model_tag, tmp / "bentoml", log)
-    try:
-        deadline = time.monotonic() + 120
-        while served.get("/readyz")[0] != 200:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bentoml serve did not become ready:\n{(tmp / 'serve.log').read_text()}")
-            time.sleep(0.5)
-        yield served
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        output.close()
+    with bento.running(bento_tag, cwd=tmp, env=server_env, output=tmp / "serve.log") as url:
+        yield Served(url, bento_tag, model_tag, tmp / "bentoml", log)
 
 
 def test_golden_request_matches_the_pipelines_model(served: Served) -> None:
@@ -152,3 +134,12 @@ def test_every_prediction_is_logged_with_its_request_id(served: Served) -> None:
     assert len(mine) == 1
     assert mine[0]["input"]["flight"] == EXAMPLE["flight"]
     assert mine[0]["output"]["delay_probability"] == answer["delay_probability"]
+
+
+def test_a_server_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
+    env = dict(os.environ) | {"BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    with (
+        pytest.raises(bento.ServeError, match="no-such-bento:v1"),
+        bento.running("no-such-bento:v1", cwd=tmp_path, env=env, output=tmp_path / "serve.log", timeout=60),
+    ):
+        pass

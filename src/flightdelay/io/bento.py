@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata as distributions
 from pathlib import Path
 
@@ -45,3 +53,71 @@ def write_requirements(target: Path) -> int:
     )
     target.write_text("\n".join(pins) + "\n")
     return len(pins)
+
+
+class ServeError(RuntimeError):
+    """`bentoml serve` exited or never became ready."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextmanager
+def running(
+    target: str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    output: Path,
+    port: int | None = None,
+    timeout: float = 180,
+    attempts: int = 3,
+) -> Iterator[str]:
+    """Run ``bentoml serve <target>`` on loopback, yield its URL once ``/readyz`` answers 200, stop it on exit.
+
+    BentoML reserves its process manager's ports by binding and releasing them, so another process can
+    take one before it binds again; a start that fails with "Address already in use" is retried on
+    fresh ports. The server's output goes to ``output``, which any error quotes.
+    """
+    for attempt in range(1, attempts + 1):
+        chosen = port or free_port()
+        url = f"http://127.0.0.1:{chosen}"
+        command = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(chosen)]
+        with output.open("w") as log:
+            server = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while not _ready(url):
+                if server.poll() is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise ServeError(f"`bentoml serve {target}` not ready after {timeout:.0f} s:\n{output.read_text()}")
+                time.sleep(0.5)
+            else:
+                yield url
+                return
+        finally:
+            if server.poll() is None:
+                server.terminate()
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+        printed = output.read_text()
+        if "Address already in use" not in printed or attempt == attempts:
+            raise ServeError(f"`bentoml serve {target}` exited with {server.returncode}:\n{printed}")
+    raise AssertionError("unreachable")
