@@ -338,10 +338,21 @@ def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
         required = name in REQUIRED_REQUEST_COLUMNS
         annotation = python_type if required else python_type | None
         fields[name] = (annotation, Field(... if required else None, **_field_constraints(column)))
-    config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
-    if examples:
-        # OpenAPI 3.0 (what BentoML publishes) spells it `example`, singular.
-        config["json_schema_extra"] = {"example": examples}
+
+    def openapi30(json_schema: dict[str, Any]) -> None:
+        # BentoML publishes OpenAPI 3.0, whose exclusive bounds are flags on minimum/maximum, not numbers
+        # (pydantic writes the JSON Schema 2020-12 form), and whose examples are `example`, singular.
+        for prop in json_schema["properties"].values():
+            for bound in (prop, *prop.get("anyOf", ())):
+                for exclusive, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+                    if not isinstance(bound.get(exclusive, True), bool):
+                        bound[inclusive], bound[exclusive] = bound[exclusive], True
+        if examples:
+            json_schema["example"] = examples
+
+    config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, json_schema_extra=openapi30
+    )
     model: type[Any] = create_model("Flight", __config__=config, **fields)
     model.__doc__ = "One scheduled departure: the schedule is required, weather and operations context are optional."
     return model

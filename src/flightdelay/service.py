@@ -1,24 +1,36 @@
 """The BentoML service: one flight or a batch in, delay probabilities and decisions out.
 
+Two services in one Bento. ``FlightDelay`` is the HTTP API: it validates requests, answers and logs
+predictions. ``DelayModel`` holds the model behind an adaptively batched endpoint, so concurrent
+callers of ``/predict`` share model calls: the feature code and the model cost about the same for one
+row as for a hundred.
+
 Serve it with ``nox -s serve -- --port 3000``; the model comes from the BentoML model store under
 the tag in ``FLIGHTDELAY_MODEL_TAG`` or ``bento-tag.txt`` beside this module (written by ``flightdelay bento-model``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 from pydantic import BaseModel, Field
 
+# One OpenMP thread for the model unless told otherwise. Batches are small, and OpenMP's spinning threads
+# fight the API process and each other for the cores. libgomp reads this once, when scikit-learn loads it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from flightdelay import schemas
-from flightdelay.serving import EXAMPLE, PredictionLog, Predictor, UnknownCodeError
+from flightdelay.serving import EXAMPLE, METADATA_FILE, KnownCodes, PredictionLog, Predictor, UnknownCodeError
 
 MAX_BATCH = 1000
+MAX_BODY_BYTES = 4 * 2**20  # a full batch of 1,000 flights is about 0.7 MiB
 Flight = schemas.request_model(examples=EXAMPLE)
 
 
@@ -52,13 +64,77 @@ DROPPED = bentoml.metrics.Counter(
 )
 
 
-@bentoml.service(traffic={"timeout": 30, "max_concurrency": 256}, resources={"cpu": "1"})
-class FlightDelay:
+class BodyTooLarge(bentoml.exceptions.BentoMLException):
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``max_bytes`` with a 413, whether or not they declare a length."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    def _message(self, size: str) -> str:
+        return f"request body is {size} bytes; the limit is {self.max_bytes} bytes (at most {MAX_BATCH} flights)"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            body = json.dumps({"error": self._message(declared.decode())}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 413, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyTooLarge(self._message(f"more than {received}"))
+            return message
+
+        await self.app(scope, limited, send)
+
+
+# BentoML 1.4.40's internal client closes its HTTP session every 100 calls or 5 minutes while other calls
+# are still in flight on it ("Cannot write to closing transport", bentoml/BentoML#5698): keep one session.
+@bentoml.service(
+    workers=1,
+    traffic={"timeout": 30},
+    runner_connection={"max_requests": 2**31 - 1, "max_age": 365 * 24 * 3600.0},
+)
+class DelayModel:
+    """The pipeline's model and feature code behind one adaptively batched endpoint."""
+
     bundle = bentoml.models.BentoModel(_model_tag())
 
     def __init__(self) -> None:
         self.predictor = Predictor.load(Path(self.bundle.path))
-        self.model_tag = str(self.bundle.tag)
+
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH, max_latency_ms=10_000)
+    def probabilities(self, flights: list[dict[str, Any]]) -> list[float]:
+        """Delay probabilities for validated request rows, in order."""
+        proba, unseen = self.predictor.predict(flights)
+        if unseen:
+            UNKNOWN.inc(unseen)
+        return [float(p) for p in proba]
+
+
+@bentoml.service(traffic={"timeout": 30, "max_concurrency": 256}, resources={"cpu": "1"})
+class FlightDelay:
+    bundle = bentoml.models.BentoModel(_model_tag())
+    model = bentoml.depends(DelayModel)
+
+    def __init__(self) -> None:
+        bundle = Path(self.bundle.path)
+        self.codes = KnownCodes.load(bundle)
+        self.threshold = float(json.loads((bundle / METADATA_FILE).read_text())["threshold"])
+        self.model_name, _, self.model_version = str(self.bundle.tag).partition(":")
         context = bentoml.server_context
         built = context.bento_version not in ("", "not available")
         self.bento_tag = f"{context.bento_name}:{context.bento_version}" if built else None
@@ -70,23 +146,21 @@ class FlightDelay:
         """Write what is still queued before the worker exits."""
         self.log.flush(timeout=10)
 
-    def _answer(self, flights: list[dict[str, Any]]) -> list[Prediction]:
+    async def _answer(self, flights: list[dict[str, Any]]) -> list[Prediction]:
         try:
-            proba, unseen = self.predictor.predict(flights)
+            self.codes.check(flights)  # before batching: one bad request must not fail the others in its batch
         except UnknownCodeError as exc:
             raise bentoml.exceptions.InvalidArgument(str(exc)) from exc
-        if unseen:
-            UNKNOWN.inc(unseen)
-        name, _, version = self.model_tag.partition(":")
+        proba = await self.model.to_async.probabilities(flights)
         now = time.time()
         answers = []
         for flight, p in zip(flights, proba, strict=True):
             answer = Prediction(
-                delay_probability=float(p),
-                delayed=bool(p >= self.predictor.threshold),
-                threshold=self.predictor.threshold,
-                model=name,
-                model_version=version,
+                delay_probability=p,
+                delayed=p >= self.threshold,
+                threshold=self.threshold,
+                model=self.model_name,
+                model_version=self.model_version,
                 bento_tag=self.bento_tag,
                 request_id=uuid.uuid4().hex,
             )
@@ -97,14 +171,17 @@ class FlightDelay:
         return answers
 
     @bentoml.api
-    def predict(self, flight: Flight) -> Prediction:  # type: ignore[valid-type]
-        """The delay probability of one flight."""
-        return self._answer([flight.model_dump()])[0]  # type: ignore[attr-defined]
+    async def predict(self, flight: Flight) -> Prediction:  # type: ignore[valid-type]
+        """The delay probability of one flight; concurrent calls share model calls."""
+        return (await self._answer([flight.model_dump()]))[0]  # type: ignore[attr-defined]
 
     @bentoml.api
-    def predict_batch(
+    async def predict_batch(
         self,
         flights: Annotated[list[Flight], Field(min_length=1, max_length=MAX_BATCH)],  # type: ignore[valid-type]
     ) -> list[Prediction]:
         """Delay probabilities of up to 1,000 flights in one call."""
-        return self._answer([f.model_dump() for f in flights])  # type: ignore[attr-defined]
+        return await self._answer([f.model_dump() for f in flights])  # type: ignore[attr-defined]
+
+
+FlightDelay.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # type: ignore[attr-defined]

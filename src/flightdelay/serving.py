@@ -80,11 +80,34 @@ def write_bundle(target: Path, model: Path, raw: Path, metrics: Path, extra: dic
 
 
 @dataclass(frozen=True)
+class KnownCodes:
+    """The carriers and airports of the bundle's reference tables: a flight naming others is a bad request."""
+
+    carriers: frozenset[str]
+    origins: frozenset[str]
+
+    @classmethod
+    def load(cls, bundle: Path) -> KnownCodes:
+        return cls(
+            carriers=frozenset(read_csv(bundle / "airlines.csv", schemas.RawAirlines)["carrier"]),
+            origins=frozenset(read_csv(bundle / "airports.csv", schemas.RawAirports)["faa"]),
+        )
+
+    def check(self, flights: Sequence[dict[str, Any]]) -> None:
+        """Raise :class:`UnknownCodeError` for the first flight with a carrier or origin not on file."""
+        for index, flight in enumerate(flights):
+            if flight["carrier"] not in self.carriers:
+                raise UnknownCodeError("carrier", flight["carrier"], index)
+            if flight["origin"] not in self.origins:
+                raise UnknownCodeError("origin", flight["origin"], index)
+
+
+@dataclass(frozen=True)
 class Predictor:
     model: Any
     planes: pd.DataFrame
     airports: pd.DataFrame
-    carriers: frozenset[str]
+    codes: KnownCodes
     metadata: dict[str, Any]
 
     @classmethod
@@ -93,7 +116,7 @@ class Predictor:
             model=joblib.load(bundle / MODEL_FILE),
             planes=read_csv(bundle / "planes.csv", schemas.RawPlanes),
             airports=read_csv(bundle / "airports.csv", schemas.RawAirports),
-            carriers=frozenset(read_csv(bundle / "airlines.csv", schemas.RawAirlines)["carrier"]),
+            codes=KnownCodes.load(bundle),
             metadata=json.loads((bundle / METADATA_FILE).read_text()),
         )
 
@@ -103,12 +126,7 @@ class Predictor:
 
     def rows(self, flights: Sequence[dict[str, Any]]) -> pd.DataFrame:
         """The joined-table rows for request dicts; raises :class:`UnknownCodeError` on unknown codes."""
-        origins = set(self.airports["faa"])
-        for index, flight in enumerate(flights):
-            if flight["carrier"] not in self.carriers:
-                raise UnknownCodeError("carrier", flight["carrier"], index)
-            if flight["origin"] not in origins:
-                raise UnknownCodeError("origin", flight["origin"], index)
+        self.codes.check(flights)
         frame = pd.DataFrame.from_records(list(flights), columns=list(schemas.REQUEST_COLUMNS))
         numeric = [c for c in schemas.REQUEST_COLUMNS if c not in ("carrier", "tailnum", "origin", "dest")]
         frame[numeric] = frame[numeric].astype(float)

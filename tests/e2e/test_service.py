@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 
 from flightdelay.io import bento
 from flightdelay.serving import EXAMPLE, Predictor
@@ -143,3 +149,112 @@ def test_a_server_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
         bento.running("no-such-bento:v1", cwd=tmp_path, env=env, output=tmp_path / "serve.log", timeout=60),
     ):
         pass
+
+
+@pytest.mark.parametrize(
+    ("path", "mode"),
+    [
+        ("/predict", GenerationMode.POSITIVE),
+        ("/predict", GenerationMode.NEGATIVE),
+        ("/predict_batch", GenerationMode.POSITIVE),
+        ("/predict_batch", GenerationMode.NEGATIVE),
+        ("/livez", GenerationMode.POSITIVE),
+        ("/readyz", GenerationMode.POSITIVE),
+        ("/metrics", GenerationMode.POSITIVE),
+    ],
+)
+def test_schemathesis_finds_no_server_error(served: Served, path: str, mode: GenerationMode) -> None:
+    """Requests generated from the service's own OpenAPI document, valid and invalid: never a 5xx."""
+    schema = schemathesis.openapi.from_url(f"{served.url}/docs.json")
+    operation = next(r.ok() for r in schema.get_all_operations() if r.ok().path == path)
+    calls = 0
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def never_a_server_error(case: schemathesis.Case) -> None:
+        nonlocal calls
+        calls += 1
+        response = case.call(base_url=served.url, timeout=30)
+        assert response.status_code < 500, (case.as_curl_command(), response.status_code, response.text[:500])
+
+    never_a_server_error()
+    assert calls > 0
+
+
+def _batching(served: Served) -> tuple[float, float]:
+    """Rows and model calls so far on the batched model endpoint, from the Prometheus histogram."""
+    figures = {}
+    for line in served.get("/metrics")[1].splitlines():
+        if line.startswith("bentoml_service_adaptive_batch_size_") and 'method_name="probabilities"' in line:
+            figures[line.split("{")[0].rsplit("_", 1)[-1]] = float(line.split()[-1])
+    return figures.get("sum", 0.0), figures.get("count", 0.0)
+
+
+def test_concurrent_single_flight_calls_share_model_calls(served: Served) -> None:
+    rows_before, calls_before = _batching(served)
+    with ThreadPoolExecutor(32) as pool:
+        statuses = list(pool.map(lambda _: served.call("/predict", {"flight": EXAMPLE})[0], range(320)))
+    assert statuses == [200] * 320
+    rows, calls = _batching(served)
+    assert rows - rows_before == 320
+    assert (rows - rows_before) / (calls - calls_before) > 1.5, (rows - rows_before, calls - calls_before)
+
+
+def _post_raw(url: str, path: str, *, declared: int | None, chunks: list[bytes]) -> tuple[int, str]:
+    """POST ``chunks``: with a declared Content-Length (sending only what is given) or chunked, undeclared."""
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    try:
+        connection.putrequest("POST", path)
+        connection.putheader("Content-Type", "application/json")
+        if declared is None:
+            connection.putheader("Transfer-Encoding", "chunked")
+            connection.endheaders()
+            for chunk in chunks:
+                connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            connection.send(b"0\r\n\r\n")
+        else:
+            connection.putheader("Content-Length", str(declared))
+            connection.endheaders()
+            for chunk in chunks:
+                connection.send(chunk)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_an_oversized_body_is_a_413_that_names_the_limit(served: Served) -> None:
+    # Declared too large: refused from the headers, before the client sends the body.
+    status, text = _post_raw(served.url, "/predict_batch", declared=5 * 2**20, chunks=[b'{"flights": ['])
+    assert status == 413, text
+    assert "request body is 5242880 bytes; the limit is 4194304 bytes" in text
+    # Undeclared (chunked): refused once what arrived passes the limit.
+    chunks = [b'{"flights": [', *[b" " * 2**20] * 4, b"]}"]
+    status, text = _post_raw(served.url, "/predict_batch", declared=None, chunks=chunks)
+    assert status == 413, text
+    assert "the limit is 4194304 bytes" in text
+    assert served.call("/predict", {"flight": EXAMPLE})[0] == 200  # and the server carries on
+
+
+def test_sixty_seconds_of_sustained_load_without_an_error(served: Served) -> None:
+    """Eight callers for 60 s, mixing single flights and batches; bounded by the deadline and a 30 s timeout."""
+    deadline = time.monotonic() + 60
+    single, batch = ("/predict", {"flight": EXAMPLE}), ("/predict_batch", {"flights": [EXAMPLE] * 50})
+
+    def caller(index: int) -> tuple[int, list[int]]:
+        done, failures = 0, []
+        while time.monotonic() < deadline:
+            path, body = batch if (index + done) % 7 == 0 else single
+            status, _ = served.call(path, body)
+            done += 1
+            if status != 200:
+                failures.append(status)
+        return done, failures
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(caller, range(8)))
+    total = sum(done for done, _ in results)
+    failures = [status for _, statuses in results for status in statuses]
+    assert failures == []
+    assert total >= 600, f"only {total} requests in 60 s"

@@ -69,3 +69,18 @@ def test_openapi_example_is_a_valid_request() -> None:
     model = schemas.request_model(examples=EXAMPLE)
     assert model.model_json_schema()["example"] == EXAMPLE
     model(**EXAMPLE)
+
+
+def test_json_schema_speaks_openapi_30() -> None:
+    """BentoML publishes OpenAPI 3.0.2: exclusive bounds are flags there, and numbers would break clients."""
+    properties = schemas.request_model().model_json_schema()["properties"]
+    assert properties["distance"]["minimum"] == 0
+    assert properties["distance"]["exclusiveMinimum"] is True
+    flagged = [
+        name
+        for name, prop in properties.items()
+        for bound in (prop, *prop.get("anyOf", ()))
+        for key in ("exclusiveMinimum", "exclusiveMaximum")
+        if key in bound and not isinstance(bound[key], bool)
+    ]
+    assert flagged == []
