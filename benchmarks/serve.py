@@ -123,6 +123,7 @@ def main() -> int:
         env = dict(os.environ) | {
             "FLIGHTDELAY_PREDICTION_LOG": f"{tmp}/predictions.jsonl",
             "FLIGHTDELAY_BUNDLE": bundle,
+            "OMP_NUM_THREADS": "1",  # as the service sets for itself: a fair baseline, not a spinning one
         }
         bento_port, base_port = free_port(), free_port()
         servers = {
