@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -128,4 +130,166 @@ def pr_report_command(
     typer.echo(document)
     typer.echo(f"written to {out / 'report.md'}", err=True)
     if not passed:
+        raise typer.Exit(1)
+
+
+# --- The release loop: each command talks to the registry (MLFLOW_TRACKING_URI, or a local server) --
+
+_Version = Annotated[str | None, typer.Option("--version", help="registered model version (default: the candidate)")]
+_Commit = Annotated[
+    bool, typer.Option("--commit/--no-commit", help="commit the overlay change (deployment is a commit)")
+]
+
+
+@contextmanager
+def _release_errors() -> Iterator[None]:
+    """Run a release step against the registry; its refusals become one clear error line and exit 1."""
+    from flightdelay import deploy, registry, release
+
+    try:
+        with registry.connect(Path.cwd()):
+            yield
+    except (release.ReleaseError, registry.RegistryError, deploy.DeployError) as exc:
+        _fail(str(exc))
+
+
+def _version(number: str | None) -> Any:
+    from flightdelay import registry, release
+
+    version = registry.get(number) if number else registry.by_alias("candidate")
+    if version is None:
+        raise release.ReleaseError("no candidate version in the registry: run `flightdelay register` first")
+    return version
+
+
+@app.command()
+def register(
+    params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
+) -> None:
+    """Gate and model-test the pipeline's model, then register it with its lineage as the new candidate."""
+    from flightdelay import release, settings
+
+    with _release_errors():
+        version = release.register(Path.cwd(), settings.load(params_file), typer.echo)
+        typer.echo(version.number)
+
+
+@app.command()
+def package(version: _Version = None) -> None:
+    """Build the Bento of one registered version (never `latest`); print its tag."""
+    from flightdelay import release
+
+    with _release_errors():
+        typer.echo(release.package(Path.cwd(), _version(version), lambda line: typer.echo(line, err=True)))
+
+
+@app.command()
+def smoke(
+    version: _Version = None,
+    url: Annotated[str | None, typer.Option(help="the deployed service, e.g. the staging endpoint")] = None,
+    bento_tag: Annotated[
+        str | None, typer.Option("--bento", help="the Bento under test; served on loopback when no --url")
+    ] = None,
+    record: Annotated[bool, typer.Option(help="record the pass on the version (production requires it)")] = True,
+) -> None:
+    """Readiness and the golden requests against a deployed service or a Bento served on loopback."""
+    import os
+    import tempfile
+
+    from flightdelay import release
+    from flightdelay.io import bento
+
+    with _release_errors():
+        chosen = _version(version)
+        if url:
+            release.smoke(url, chosen, bento_tag, typer.echo)
+            tested = bento_tag or "unknown"
+        elif bento_tag:
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+                env["FLIGHTDELAY_PREDICTION_LOG"] = f"{tmp}/predictions.jsonl"
+                with bento.running(bento_tag, cwd=Path(tmp), env=env, output=Path(tmp) / "serve.log") as served:
+                    release.smoke(served, chosen, bento_tag, typer.echo)
+                    url = served
+            tested = bento_tag
+        else:
+            raise release.ReleaseError("give --url (a deployed service) or --bento (to serve on loopback)")
+        if record:
+            release.record_smoke(chosen, tested, url)
+
+
+@app.command()
+def promote(
+    environment: Annotated[str, typer.Argument(help="staging or production")],
+    *,
+    version: _Version = None,
+    bento_tag: Annotated[str | None, typer.Option("--bento", help="staging: the Bento built for the version")] = None,
+    image: Annotated[str | None, typer.Option(help="staging: image repository (default $FLIGHTDELAY_IMAGE)")] = None,
+    digest: Annotated[str | None, typer.Option(help="staging: the pushed image's digest, sha256:...")] = None,
+    commit: _Commit = False,
+) -> None:
+    """Pin an environment to a version and move its alias; production takes only what passed staging."""
+    from flightdelay import release
+
+    with _release_errors():
+        pin = release.promote(
+            Path.cwd(), environment, typer.echo, version_number=version, bento_tag=bento_tag, image=image, digest=digest
+        )
+        if commit:
+            message = f"deploy({environment}): {pin.model_name} v{pin.model_version} ({pin.bento_tag})"
+            typer.echo(f"committed {release.commit(Path.cwd(), environment, message)[:12]}: {message}")
+
+
+@app.command()
+def rollback(
+    environment: Annotated[str, typer.Argument(help="staging or production")] = "production",
+    commit: _Commit = False,
+) -> None:
+    """Put an environment back on the version promoted there before the current one."""
+    from flightdelay import release
+
+    with _release_errors():
+        pin = release.rollback(Path.cwd(), environment, typer.echo)
+        if commit:
+            message = f"rollback({environment}): {pin.model_name} v{pin.model_version} ({pin.bento_tag})"
+            typer.echo(f"committed {release.commit(Path.cwd(), environment, message)[:12]}: {message}")
+
+
+@app.command("release")
+def release_command(
+    params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
+    image: Annotated[str | None, typer.Option(help="image repository for the pin (default $FLIGHTDELAY_IMAGE)")] = None,
+    commit: _Commit = False,
+) -> None:
+    """The local release: register, build the Bento, serve it on loopback, smoke-test it, pin staging."""
+    from flightdelay import release, settings
+
+    with _release_errors():
+        done = release.release(Path.cwd(), settings.load(params_file), typer.echo, image=image)
+        if commit:
+            message = f"deploy(staging): {done.pin.model_name} v{done.pin.model_version} ({done.bento_tag})"
+            typer.echo(f"committed {release.commit(Path.cwd(), 'staging', message)[:12]}: {message}")
+
+
+@app.command("deploy-check")
+def deploy_check() -> None:
+    """Render every overlay and validate it against the Kubernetes schemas; check each pin's consistency."""
+    from flightdelay import deploy
+
+    failed = False
+    for environment in deploy.ENVIRONMENTS:
+        try:
+            pin = deploy.read_pin(Path.cwd(), environment)
+            manifests = deploy.render(Path.cwd() / "deploy" / environment)
+        except deploy.DeployError as exc:
+            typer.echo(f"{environment}: {exc}", err=True)
+            failed = True
+            continue
+        problems = deploy.validate(manifests)
+        for problem in problems:
+            typer.echo(f"{environment}: {problem}", err=True)
+        failed = failed or bool(problems)
+        state = pin.describe() if pin else "no release yet"
+        typer.echo(f"{environment}: {len(manifests)} manifests valid; {state}" if not problems else "")
+    if failed:
         raise typer.Exit(1)

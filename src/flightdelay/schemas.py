@@ -350,9 +350,7 @@ def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
         if examples:
             json_schema["example"] = examples
 
-    config = ConfigDict(
-        extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, json_schema_extra=openapi30
-    )
+    config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, json_schema_extra=openapi30)
     model: type[Any] = create_model("Flight", __config__=config, **fields)
     model.__doc__ = "One scheduled departure: the schedule is required, weather and operations context are optional."
     return model

@@ -20,6 +20,7 @@ from flightdelay.settings import Params
 
 MODEL_NAME = "flight-delay"
 TAG_PIN = "src/flightdelay/bento-tag.txt"  # read by the service; included in the Bento
+GOLDEN = "src/flightdelay/golden.json"  # the golden requests and answers of a release build; included too
 
 
 def save_model(root: Path, params: Params) -> str:

@@ -1,0 +1,385 @@
+"""The release loop: register a gated model, package it as a Bento, smoke-test it, promote it, roll it back.
+
+Every step names exactly one registered version; nothing is ever resolved as ``latest``. The steps
+are separate so the workflows can put containerizing (Docker, only on GitHub) and approvals between
+them; :func:`release` strings the local ones together for ``nox -s release``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flightdelay import deploy, registry, schemas, serving
+from flightdelay.core import gate
+from flightdelay.core.report import flatten
+from flightdelay.io import bento, tracking
+from flightdelay.io.files import read_parquet
+from flightdelay.settings import Params
+
+GOLDEN_ROWS = 25
+SMOKE_TAG = "smoke_staging"  # set on a version once its Bento answered the golden requests
+PROMOTED_TAG = "{environment}_promoted_at"
+ROLLED_BACK_TAG = "{environment}_rolled_back_at"
+PIN_TAG = "{environment}_pin"
+DEFAULT_IMAGE = "ghcr.io/your-org/flightdelay"
+
+
+class ReleaseError(RuntimeError):
+    """A step refused: the gate or the model tests failed, the smoke test failed, or the order is wrong."""
+
+
+Say = Callable[[str], None]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- 1. Register ---------------------------------------------------------------------------------
+
+
+def model_tests(root: Path) -> None:
+    """The behavioural model tests of the pipeline issue; :class:`ReleaseError` if any fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/model", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = "\n".join(done.stdout.strip().splitlines()[-15:])
+        raise ReleaseError(
+            f"the model tests failed (pytest tests/model exited {done.returncode}); not registered:\n{tail}"
+        )
+
+
+def golden_requests(root: Path, params: Params, rows: int = GOLDEN_ROWS) -> list[dict[str, Any]]:
+    """Real flights of the test month as requests: the first ``rows`` that the request model accepts."""
+    flights = read_parquet(root / params.paths.flights)
+    latest = sorted(flights["month"].unique())[-params.split.test_months :]
+    test = flights[flights["month"].isin(latest)]
+    model = schemas.request_model()
+    requests = []
+    for record in test[list(schemas.REQUEST_COLUMNS)].to_dict(orient="records"):
+        cleaned = {str(k): _plain(v) for k, v in record.items()}
+        try:
+            requests.append(model.model_validate(cleaned).model_dump())
+        except ValueError:
+            continue
+        if len(requests) == rows:
+            break
+    return requests
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value for a cell: NaN becomes None, numpy scalars become Python ones."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def register(root: Path, params: Params, say: Say, *, run_model_tests: bool = True) -> registry.Version:
+    """Gate, model tests, then a new registered version with its lineage and the alias ``candidate``."""
+    metrics = {
+        k: float(v)
+        for k, v in flatten(json.loads((root / params.paths.metrics).read_text())).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    production = registry.by_alias("production")
+    base = _run_metrics(production.run_id) if production else None
+    verdict = gate.judge(params.gate, metrics, base)
+    if not verdict.passed:
+        raise ReleaseError("the quality gate failed; not registered: " + "; ".join(verdict.failures))
+    against = f", against production {production.label}" if production else ""
+    say(f"quality gate passed ({verdict.checked} checks{against})")
+    if run_model_tests:
+        model_tests(root)
+        say("model tests passed")
+    lineage = tracking.lineage(root) | _dvc_lineage(root, params)
+    if lineage.get("git_dirty") == "true":
+        raise ReleaseError("the working tree has uncommitted changes; commit them so the version names its code")
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "bundle"
+        serving.write_bundle(
+            bundle, root / params.paths.model, root / params.paths.raw, root / params.paths.metrics, lineage
+        )
+        flights = golden_requests(root, params)
+        probabilities, _ = serving.Predictor.load(bundle).predict(flights)
+        golden = {"flights": flights, "delay_probability": [float(p) for p in probabilities]}
+        version = registry.register(bundle, golden, params=_flat_params(params), metrics=metrics, lineage=lineage)
+    say(f"registered {version.label} (alias candidate), run {version.run_id}, commit {lineage['git_commit'][:12]}")
+    return version
+
+
+def _run_metrics(run_id: str) -> dict[str, float]:
+    import mlflow
+
+    return dict(mlflow.get_run(run_id).data.metrics)
+
+
+def _flat_params(params: Params) -> dict[str, object]:
+    return flatten(params.model_dump(mode="json"))
+
+
+def _dvc_lineage(root: Path, params: Params) -> dict[str, str]:
+    """The DVC run that made the model: the train stage's command and dependency hashes as dvc.lock records them."""
+    import hashlib
+
+    import yaml
+
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    train = lock["stages"]["train"]
+    model = next(o for o in train["outs"] if o["path"] == str(params.paths.model))
+    deps = json.dumps(train["deps"], sort_keys=True).encode()
+    return {
+        "dvc_train_deps_sha256": hashlib.sha256(deps).hexdigest(),
+        "dvc_model_md5": str(model["md5"]),
+        "dvc_lock_sha256": hashlib.sha256((root / "dvc.lock").read_bytes()).hexdigest(),
+    }
+
+
+# --- 2. Package ----------------------------------------------------------------------------------
+
+
+def package(root: Path, version: registry.Version, say: Say) -> str:
+    """Build the Bento of exactly ``version`` from the registry; return its tag ``flightdelay:v<N>-<commit>``."""
+    import bentoml
+
+    commit = version.tags.get("git_commit")
+    if not commit:
+        raise ReleaseError(f"{version.label} has no git_commit tag; was it registered by `flightdelay register`?")
+    bento_version = deploy.Pin.bento_version(version.number, commit)
+    model_tag = f"{registry.MODEL_NAME}:v{version.number}-{commit[:8]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = registry.download(version, "bundle", Path(tmp))
+        golden = registry.golden(version)
+        try:
+            existing = bentoml.models.get(model_tag)
+            if existing.info.metadata.get("model_sha256") != json.loads(
+                (bundle / serving.METADATA_FILE).read_text()
+            ).get("model_sha256"):
+                raise ReleaseError(f"the BentoML store already holds a different {model_tag}; delete it first")
+        except bentoml.exceptions.NotFound:
+            metadata = json.loads((bundle / serving.METADATA_FILE).read_text())
+            with bentoml.models.create(model_tag, metadata=metadata, labels={"project": "flightdelay"}) as model:
+                for item in bundle.iterdir():
+                    (Path(model.path) / item.name).write_bytes(item.read_bytes())
+    (root / bento.TAG_PIN).write_text(f"{model_tag}\n")
+    (root / bento.GOLDEN).write_text(json.dumps(golden, indent=1) + "\n")
+    bento.write_requirements(root / "src" / "requirements.txt")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "build",
+            "-f",
+            "bentofile.yaml",
+            "src",
+            "--version",
+            bento_version,
+            "--label",
+            f"model_version={version.number}",
+            "--label",
+            f"git_commit={commit}",
+            "--output",
+            "tag",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ReleaseError(f"bentoml build failed:\n{done.stdout}\n{done.stderr}")
+    tag = f"{deploy.BENTO_NAME}:{bento_version}"
+    say(f"built Bento {tag} from {version.label} (model {model_tag})")
+    return tag
+
+
+# --- 3. Smoke test -------------------------------------------------------------------------------
+
+
+def smoke(url: str, version: registry.Version, bento_tag: str | None, say: Say) -> None:
+    """Readiness, then the golden requests: same probabilities as at registration, same model version."""
+    import httpx
+
+    golden = registry.golden(version)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        try:
+            ready = client.get("/readyz")
+        except httpx.HTTPError as exc:
+            raise ReleaseError(f"smoke test: {url} is unreachable: {exc}") from exc
+        if ready.status_code != 200:
+            raise ReleaseError(f"smoke test: {url}/readyz answered {ready.status_code}")
+        answer = client.post("/predict_batch", json={"flights": golden["flights"]})
+    if answer.status_code != 200:
+        raise ReleaseError(f"smoke test: /predict_batch answered {answer.status_code}: {answer.text[:500]}")
+    predictions = answer.json()
+    problems = []
+    for index, (got, expected) in enumerate(zip(predictions, golden["delay_probability"], strict=True)):
+        if abs(got["delay_probability"] - expected) > 1e-9:
+            problems.append(f"flight {index}: {got['delay_probability']!r}, recorded {expected!r}")
+        if not got["model_version"].startswith(f"v{version.number}-"):
+            problems.append(f"flight {index}: served by model version {got['model_version']!r}, not v{version.number}")
+        if bento_tag and got["bento_tag"] != bento_tag:
+            problems.append(f"flight {index}: served by Bento {got['bento_tag']!r}, not {bento_tag!r}")
+    if problems:
+        raise ReleaseError(f"smoke test against {url} failed for {version.label}: " + "; ".join(problems[:5]))
+    say(f"smoke test passed: {url} is ready and answered {len(predictions)} golden requests as recorded")
+
+
+def record_smoke(version: registry.Version, bento_tag: str, url: str) -> None:
+    registry.set_tags(
+        version,
+        {SMOKE_TAG: "passed", f"{SMOKE_TAG}_bento": bento_tag, f"{SMOKE_TAG}_url": url, f"{SMOKE_TAG}_at": _now()},
+    )
+
+
+# --- 4-6. Promote and roll back ------------------------------------------------------------------
+
+
+def promote(
+    root: Path,
+    environment: str,
+    say: Say,
+    *,
+    version_number: str | None = None,
+    bento_tag: str | None = None,
+    image: str | None = None,
+    digest: str | None = None,
+) -> deploy.Pin:
+    """Pin ``environment`` to a version and move its alias.
+
+    Staging takes a freshly built Bento (the candidate by default). Production takes exactly what
+    staging runs, and only once that passed the smoke test.
+    """
+    current = deploy.read_pin(root, environment)  # an inconsistent pin stops here, before anything changes
+    if environment == "staging":
+        version = registry.get(version_number) if version_number else registry.by_alias("candidate")
+        if version is None:
+            raise ReleaseError("no candidate version in the registry: run `flightdelay register` first")
+        commit = version.tags["git_commit"]
+        tag = bento_tag or f"{deploy.BENTO_NAME}:{deploy.Pin.bento_version(version.number, commit)}"
+        pin = deploy.Pin(
+            image=image or os.environ.get("FLIGHTDELAY_IMAGE", DEFAULT_IMAGE),
+            tag=tag.partition(":")[2],
+            digest=digest,
+            bento_tag=tag,
+            model_name=version.name,
+            model_version=version.number,
+            git_commit=commit,
+            data_hash=version.tags.get("data_dvc_md5", "unknown"),
+        )
+    else:
+        staged = deploy.read_pin(root, "staging")
+        if staged is None:
+            raise ReleaseError("staging runs nothing yet: promote to staging first")
+        if version_number and version_number != staged.model_version:
+            raise ReleaseError(
+                f"{registry.MODEL_NAME} v{version_number} is not what staging runs (v{staged.model_version}); "
+                "promote it to staging and smoke-test it first"
+            )
+        version = registry.get(staged.model_version)
+        if version.tags.get(SMOKE_TAG) != "passed" or version.tags.get(f"{SMOKE_TAG}_bento") != staged.bento_tag:
+            raise ReleaseError(
+                f"{version.label} ({staged.bento_tag}) has not passed the staging smoke test; "
+                "refusing to promote it to production"
+            )
+        pin = staged
+    _check_alias(root, environment, current)
+    path = deploy.write_pin(root, environment, pin)
+    registry.set_alias(version, environment)
+    registry.set_tags(
+        version,
+        {
+            PROMOTED_TAG.format(environment=environment): _now(),
+            PIN_TAG.format(environment=environment): json.dumps(pin.as_dict()),
+        },
+    )
+    say(f"promoted {version.label} to {environment}: {pin.describe()}")
+    say(f"wrote {path.relative_to(root)}; alias {environment} -> v{version.number}")
+    return pin
+
+
+def _check_alias(root: Path, environment: str, current: deploy.Pin | None) -> None:
+    """The overlay and the registry must agree on what runs before either is changed."""
+    holder = registry.by_alias(environment)
+    pinned = current.model_version if current else None
+    held = holder.number if holder else None
+    if pinned != held:
+        raise ReleaseError(
+            f"deploy/{environment} pins v{pinned} but the registry's alias {environment} is on v{held}; "
+            "fix whichever was changed by hand before promoting or rolling back"
+        )
+
+
+def rollback(root: Path, environment: str, say: Say) -> deploy.Pin:
+    """Put ``environment`` back on the version promoted there before the current one: manifest and alias together."""
+    current = deploy.read_pin(root, environment)
+    if current is None:
+        raise ReleaseError(f"{environment} runs nothing yet: there is nothing to roll back")
+    _check_alias(root, environment, current)
+    promoted_key = PROMOTED_TAG.format(environment=environment)
+    rolled_key = ROLLED_BACK_TAG.format(environment=environment)
+    earlier = [
+        v
+        for v in registry.versions()
+        if v.number != current.model_version
+        and promoted_key in v.tags
+        and v.tags.get(rolled_key, "") < v.tags[promoted_key]  # rolled back since its last promotion: skip
+    ]
+    if not earlier:
+        raise ReleaseError(f"no earlier version was promoted to {environment}: nothing to roll back to")
+    previous = max(earlier, key=lambda v: v.tags[promoted_key])
+    pin = deploy.Pin(**json.loads(previous.tags[PIN_TAG.format(environment=environment)]))
+    path = deploy.write_pin(root, environment, pin)
+    registry.set_alias(previous, environment)
+    registry.set_tags(registry.get(current.model_version), {rolled_key: _now()})
+    say(f"rolled {environment} back from v{current.model_version} to {previous.label}: {pin.describe()}")
+    say(f"wrote {path.relative_to(root)}; alias {environment} -> v{previous.number}")
+    return pin
+
+
+def commit(root: Path, environment: str, message: str) -> str:
+    """Commit the environment's overlay alone: deployment is a commit. Returns the new commit's hash."""
+    path = deploy.overlay(root, environment).relative_to(root)
+    for args in (["add", str(path)], ["commit", "-m", message, "--", str(path)]):
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ReleaseError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@dataclass(frozen=True)
+class Released:
+    version: registry.Version
+    bento_tag: str
+    pin: deploy.Pin
+
+
+def release(root: Path, params: Params, say: Say, *, image: str | None = None) -> Released:
+    """The local chain: register, package, serve the built Bento on loopback, smoke-test it, pin staging."""
+    version = register(root, params, say)
+    tag = package(root, version, say)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["FLIGHTDELAY_PREDICTION_LOG"] = str(Path(tmp) / "predictions.jsonl")
+        with bento.running(tag, cwd=Path(tmp), env=env, output=Path(tmp) / "serve.log") as url:
+            smoke(url, version, tag, say)
+            record_smoke(version, tag, url)
+    pin = promote(root, "staging", say, version_number=version.number, bento_tag=tag, image=image)
+    return Released(registry.get(version.number), tag, pin)
