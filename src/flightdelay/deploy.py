@@ -20,7 +20,7 @@ from flightdelay.io.files import atomic_path
 
 ENVIRONMENTS = ("staging", "production")
 IMAGE_NAME = "flightdelay"  # the base Deployment's placeholder image
-BENTO_NAME = "flightdelay"
+BENTO_NAME = "flightdelay-service"  # bentofile.yaml `name`
 PREFIX = "flightdelay.dev/"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
