@@ -62,6 +62,7 @@ def lint(session: nox.Session) -> None:
     if workflows:
         session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
         session.run("zizmor", "--offline", "--min-severity=low", *workflows)
+    session.run("flightdelay", "deploy-check")  # overlays rendered and validated against the Kubernetes schemas
 
 
 @nox.session
@@ -91,6 +92,28 @@ def pr_report(session: nox.Session) -> None:
     # A failing stage still gets a report (it says where the pipeline broke); the report then fails.
     session.run("flightdelay", "repro", f"--record={out}/pipeline.json", success_codes=[0, 1])
     session.run("flightdelay", "pr-report", f"--out={out}", *(session.posargs or ["--base=origin/main"]))
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Register the gated model, build its Bento, smoke-test it, pin staging: nox -s release [-- --commit]."""
+    _install(session, "test")  # the model tests run before anything is registered
+    _pipeline(session)
+    session.run("flightdelay", "release", *session.posargs)
+
+
+@nox.session
+def promote(session: nox.Session) -> None:
+    """Promote what staging runs to production (or a version to staging): nox -s promote -- production [--commit]."""
+    _install(session)
+    session.run("flightdelay", "promote", *(session.posargs or ["production"]))
+
+
+@nox.session
+def rollback(session: nox.Session) -> None:
+    """Put production back on the version it ran before: nox -s rollback -- production [--commit]."""
+    _install(session)
+    session.run("flightdelay", "rollback", *(session.posargs or ["production"]))
 
 
 @nox.session

@@ -60,6 +60,7 @@ def connect(root: Path, timeout: float = 120) -> Iterator[str]:
 
     from flightdelay.io.bento import free_port
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # logs, not a terminal
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         if uri.startswith(("http://", "https://")) and not _healthy(uri.rstrip("/")):
