@@ -211,7 +211,7 @@ def _containers(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def validate(manifests: list[dict[str, Any]], kubernetes_version: str = "1.31.0") -> list[str]:
-    """Problems with the rendered manifests: core kinds against the Kubernetes schemas (strict), CRDs by shape."""
+    """The first problem of each manifest: core kinds against the Kubernetes schemas (strict), CRDs by shape."""
     import kubernetes_validate
 
     problems = []

@@ -1,0 +1,105 @@
+"""The overlays' pins and the rendering of the overlays, on copies of the real deploy/ tree."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flightdelay import deploy
+from tests.conftest import ROOT
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+PIN = deploy.Pin(
+    image="ghcr.io/acme/flightdelay",
+    tag="v3-01234567",
+    digest="sha256:" + "ab" * 32,
+    bento_tag="flightdelay-service:v3-01234567",
+    model_name="flight-delay",
+    model_version="3",
+    git_commit=COMMIT,
+    data_hash="d4c1048cb4562899d6014e534f77bda0.dir",
+)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    return tmp_path
+
+
+def test_the_committed_overlays_render_to_valid_kubernetes(root: Path) -> None:
+    for environment in deploy.ENVIRONMENTS:
+        manifests = deploy.render(root / "deploy" / environment)
+        assert deploy.validate(manifests) == []
+        assert {m["metadata"]["namespace"] for m in manifests} == {f"flightdelay-{environment}"}
+    production = {m["kind"]: m for m in deploy.render(root / "deploy" / "production")}
+    assert set(production) == {"Deployment", "Service", "Rollout", "AnalysisTemplate"}
+    assert production["Deployment"]["spec"]["replicas"] == 3
+
+
+def test_a_pin_round_trips_and_reaches_the_pods(root: Path) -> None:
+    assert deploy.read_pin(root, "staging") is None
+    deploy.write_pin(root, "staging", PIN)
+    assert deploy.read_pin(root, "staging") == PIN
+    manifests = deploy.render(root / "deploy" / "staging")
+    deployment = next(m for m in manifests if m["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]
+    assert pod["spec"]["containers"][0]["image"] == f"ghcr.io/acme/flightdelay@{PIN.digest}"
+    assert pod["metadata"]["annotations"]["flightdelay.dev/model-version"] == "3"  # a new pin rolls the pods
+    assert deployment["spec"]["replicas"] == 1  # the rest of the overlay is kept
+    assert deploy.validate(manifests) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("flightdelay.dev/model-version: '3'", "flightdelay.dev/model-version: '4'"),
+            "image tag 'v3-01234567' is not",
+        ),
+        (("newTag: v3-01234567", "newTag: v3-deadbeef"), "image tag 'v3-deadbeef'"),
+        (("digest: sha256:abab", "digest: md5:abab"), "is not sha256:"),
+        (("  flightdelay.dev/data-hash: d4c1048cb4562899d6014e534f77bda0.dir\n", ""), "lack flightdelay.dev/data-hash"),
+    ],
+)
+def test_a_pin_edited_into_inconsistency_is_refused(root: Path, edit: tuple[str, str], message: str) -> None:
+    path = deploy.write_pin(root, "production", PIN)
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1]))
+    with pytest.raises(deploy.DeployError, match="edited by hand") as raised:
+        deploy.read_pin(root, "production")
+    assert message in str(raised.value)
+
+
+def test_an_inconsistent_pin_is_never_written(root: Path) -> None:
+    before = (root / "deploy" / "staging" / "kustomization.yaml").read_text()
+    bad = deploy.Pin(**(PIN.as_dict() | {"model_version": "9"}))
+    with pytest.raises(deploy.DeployError, match="refusing to write an inconsistent pin"):
+        deploy.write_pin(root, "staging", bad)
+    assert (root / "deploy" / "staging" / "kustomization.yaml").read_text() == before
+
+
+def test_unknown_environment_and_unsupported_kustomize_fields_are_errors(root: Path) -> None:
+    with pytest.raises(deploy.DeployError, match="unknown environment 'qa'"):
+        deploy.read_pin(root, "qa")
+    path = root / "deploy" / "staging" / "kustomization.yaml"
+    document = yaml.safe_load(path.read_text()) | {"patches": [{"path": "x.yaml"}]}
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(deploy.DeployError, match=r"\['patches'\]"):
+        deploy.render(root / "deploy" / "staging")
+
+
+def test_schema_violations_are_reported_with_their_place(root: Path) -> None:
+    wrong_type = deploy.render(root / "deploy" / "staging")
+    wrong_type[0]["spec"]["replicas"] = "two"
+    assert deploy.validate(wrong_type) == [
+        "Deployment/flightdelay: 'two' is not of type 'integer', 'null' at spec.replicas"
+    ]
+    misspelt = deploy.render(root / "deploy" / "staging")
+    misspelt[0]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pathh"] = "/readyz"
+    (problem,) = deploy.validate(misspelt)
+    assert problem.startswith("Deployment/flightdelay:") and "pathh" in problem
