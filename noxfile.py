@@ -117,6 +117,20 @@ def rollback(session: nox.Session) -> None:
 
 
 @nox.session
+def containerize(session: nox.Session) -> None:
+    """Containerize a built Bento with buildx and push it (GitHub Actions): nox -s containerize -- --bento TAG."""
+    _install(session)
+    session.run("flightdelay", "containerize", *session.posargs)
+
+
+@nox.session
+def smoke(session: nox.Session) -> None:
+    """Golden requests against a deployed service: nox -s smoke -- --url URL --version N --bento TAG."""
+    _install(session)
+    session.run("flightdelay", "smoke", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks that print figures and assert nothing: nox -s bench [-- pipeline baselines serve]."""
     _install(session)

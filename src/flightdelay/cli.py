@@ -259,16 +259,42 @@ def rollback(
 def release_command(
     params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
     image: Annotated[str | None, typer.Option(help="image repository for the pin (default $FLIGHTDELAY_IMAGE)")] = None,
+    pin: Annotated[bool, typer.Option("--pin/--no-pin", help="pin staging at the end (CI containerizes first)")] = True,
+    record: Annotated[Path | None, typer.Option(help="write the version and Bento tag here, as JSON")] = None,
     commit: _Commit = False,
 ) -> None:
     """The local release: register, build the Bento, serve it on loopback, smoke-test it, pin staging."""
     from flightdelay import release, settings
+    from flightdelay.io.files import write_json
 
     with _release_errors():
-        done = release.release(Path.cwd(), settings.load(params_file), typer.echo, image=image)
-        if commit:
+        done = release.release(Path.cwd(), settings.load(params_file), typer.echo, image=image, pin=pin)
+        if record:
+            write_json(record, {"version": done.version.number, "bento_tag": done.bento_tag})
+        if commit and done.pin:
             message = f"deploy(staging): {done.pin.model_name} v{done.pin.model_version} ({done.bento_tag})"
             typer.echo(f"committed {release.commit(Path.cwd(), 'staging', message)[:12]}: {message}")
+
+
+@app.command()
+def containerize(
+    bento_tag: Annotated[str, typer.Option("--bento", help="the Bento to containerize")],
+    image: Annotated[str, typer.Option(envvar="FLIGHTDELAY_IMAGE", help="image repository, e.g. ghcr.io/org/repo")],
+    metadata: Annotated[Path, typer.Option(help="buildx metadata file")] = Path("build/release/image.json"),
+) -> None:
+    """Containerize the Bento with buildx, push it, print its digest (GitHub Actions: Docker runs there)."""
+    import subprocess
+
+    from flightdelay import release
+
+    try:
+        metadata.parent.mkdir(parents=True, exist_ok=True)
+        command = release.containerize_command(bento_tag, image, metadata)
+        if subprocess.run(command, check=False).returncode != 0:
+            raise release.ReleaseError(f"bentoml containerize {bento_tag} failed")
+        typer.echo(release.pushed_digest(metadata))
+    except release.ReleaseError as exc:
+        _fail(str(exc))
 
 
 @app.command("deploy-check")

@@ -368,11 +368,14 @@ def commit(root: Path, environment: str, message: str) -> str:
 class Released:
     version: registry.Version
     bento_tag: str
-    pin: deploy.Pin
+    pin: deploy.Pin | None
 
 
-def release(root: Path, params: Params, say: Say, *, image: str | None = None) -> Released:
-    """The local chain: register, package, serve the built Bento on loopback, smoke-test it, pin staging."""
+def release(root: Path, params: Params, say: Say, *, image: str | None = None, pin: bool = True) -> Released:
+    """The local chain: register, package, serve the built Bento on loopback, smoke-test it, pin staging.
+
+    With ``pin=False`` it stops before the pin, for CI to containerize in between.
+    """
     version = register(root, params, say)
     tag = package(root, version, say)
     with tempfile.TemporaryDirectory() as tmp:
@@ -381,5 +384,32 @@ def release(root: Path, params: Params, say: Say, *, image: str | None = None) -
         with bento.running(tag, cwd=Path(tmp), env=env, output=Path(tmp) / "serve.log") as url:
             smoke(url, version, tag, say)
             record_smoke(version, tag, url)
-    pin = promote(root, "staging", say, version_number=version.number, bento_tag=tag, image=image)
-    return Released(registry.get(version.number), tag, pin)
+    staged = promote(root, "staging", say, version_number=version.number, bento_tag=tag, image=image) if pin else None
+    return Released(registry.get(version.number), tag, staged)
+
+
+# --- 3. Containerize (GitHub Actions only: no Docker engine runs elsewhere) ----------------------
+
+
+def containerize_command(bento_tag: str, image: str, metadata_file: Path) -> list[str]:
+    """``bentoml containerize`` with buildx: push to ``image:<bento version>``, layer cache in the Actions cache."""
+    version = bento_tag.partition(":")[2]
+    if not version:
+        raise ReleaseError(f"{bento_tag!r} is not a Bento tag (name:version)")
+    return [
+        *(sys.executable, "-m", "bentoml", "containerize", bento_tag, "--backend", "buildx"),
+        *("--image-tag", f"{image}:{version}"),
+        *("--opt", "push", "--opt", "cache-from=type=gha", "--opt", "cache-to=type=gha,mode=max"),
+        *("--opt", f"metadata-file={metadata_file}"),
+    ]
+
+
+def pushed_digest(metadata_file: Path) -> str:
+    """The pushed image's digest from buildx's metadata file; :class:`ReleaseError` if it has none."""
+    try:
+        digest = json.loads(metadata_file.read_text()).get("containerimage.digest")
+    except (OSError, ValueError) as exc:
+        raise ReleaseError(f"cannot read the build metadata {metadata_file}: {exc}") from exc
+    if not isinstance(digest, str) or not digest.startswith("sha256:"):
+        raise ReleaseError(f"{metadata_file} records no pushed image digest (containerimage.digest)")
+    return digest
