@@ -117,6 +117,14 @@ def rollback(session: nox.Session) -> None:
 
 
 @nox.session
+def monitor(session: nox.Session) -> None:
+    """Drift and decay of a window against the training reference: nox -s monitor -- --month 2013-11 | --window LOG."""
+    _install(session)
+    _pipeline(session)
+    session.run("flightdelay", "monitor", *(session.posargs or ["--month", "next"]))
+
+
+@nox.session
 def containerize(session: nox.Session) -> None:
     """Containerize a built Bento with buildx and push it (GitHub Actions): nox -s containerize -- --bento TAG."""
     _install(session)

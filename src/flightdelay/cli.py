@@ -319,3 +319,54 @@ def deploy_check() -> None:
         typer.echo(f"{environment}: {len(manifests)} manifests valid; {state}" if not problems else "")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def monitor(
+    *,
+    month: Annotated[str | None, typer.Option(help="a month of the sample flights as the window, e.g. 2013-11")] = None,
+    window: Annotated[Path | None, typer.Option(help="the service's prediction log (JSON lines) as the window")] = None,
+    labels: Annotated[Path | None, typer.Option(help="labels that arrived later: request_id, arr_delay")] = None,
+    out: Annotated[Path, typer.Option(help="directory for report.html, summary.json, digest.md")] = Path(
+        "build/monitor"
+    ),
+    params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
+    fail_on_drift: Annotated[bool, typer.Option(help="exit 3 when retraining is recommended")] = False,
+    propose: Annotated[
+        bool, typer.Option(help="on drift or decay: open/update the retraining PR and the monitor issue (GitHub)")
+    ] = False,
+) -> None:
+    """Compare a window of new data with the training reference: drift, prediction drift, quality, decay.
+
+    `--month next` is the first month after the data's latest: the window the scheduled workflow watches.
+    """
+    from flightdelay import monitor as monitoring
+    from flightdelay import retrain, settings
+    from flightdelay.io import drift_report
+    from flightdelay.io.github import Client, GitHubError
+
+    try:
+        params = settings.load(params_file)
+        if month == "next":
+            following = retrain.next_month(Path.cwd(), params.paths.raw)
+            if following is None:
+                raise monitoring.MonitorError("every month of the sample is in the data already: nothing to watch")
+            month = f"2013-{following:02d}"
+        result, base, seen = monitoring.run(Path.cwd(), params, month=month, log=window, labels=labels)
+    except (settings.ParamsError, monitoring.MonitorError) as exc:
+        _fail(str(exc))
+        return
+    paths = drift_report.write(out, result, base, seen)
+    typer.echo(paths["digest"].read_text())
+    typer.echo(f"written: {', '.join(str(p) for p in paths.values())}", err=True)
+    if propose and result.retrain:
+        following = retrain.next_month(Path.cwd(), params.paths.raw)
+        if following is None:
+            _fail("retraining recommended, but every month of the sample is in the data already")
+            return
+        try:
+            retrain.propose(Path.cwd(), Client.from_environment(), following, paths["digest"].read_text(), typer.echo)
+        except (retrain.RetrainError, GitHubError) as exc:
+            _fail(str(exc))
+    if fail_on_drift and result.retrain:
+        raise typer.Exit(3)

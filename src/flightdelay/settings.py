@@ -99,6 +99,17 @@ class Gate(_Frozen):
     max_regression: dict[str, Annotated[float, Field(ge=0)]]
 
 
+class Monitor(_Frozen):
+    """Drift and decay thresholds for ``nox -s monitor`` (the feedback loop)."""
+
+    psi: Annotated[float, Field(gt=0)]
+    p_value: Annotated[float, Field(gt=0, lt=1)]
+    drift_share: Annotated[float, Field(gt=0, le=1)]
+    prediction_psi: Annotated[float, Field(gt=0)]
+    max_auc_drop: Annotated[float, Field(ge=0)]
+    min_labels: Annotated[int, Field(ge=1)]
+
+
 class Params(_Frozen):
     """The whole of ``params.yaml``."""
 
@@ -110,6 +121,7 @@ class Params(_Frozen):
     evaluate: Evaluate
     tune: Tune
     gate: Gate
+    monitor: Monitor
 
 
 class ParamsError(ValueError):

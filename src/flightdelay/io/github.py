@@ -110,6 +110,57 @@ class Client:
         )
         return "created", int(created["id"])
 
+    def _pages(self, url: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        next_url: str | None = url
+        while next_url:
+            page, headers = self.request("GET", next_url)
+            found.extend(page)
+            match = _NEXT.search(headers.get("Link", "") or headers.get("link", ""))
+            next_url = match.group(1) if match else None
+        return found
+
+    def upsert_issue(self, title: str, body: str, label: str, marker: str) -> tuple[str, int]:
+        """Update our open ``label`` issue that starts with ``marker``, or open one; ("updated"|"created", number)."""
+        listed = self._pages(f"{self.api_url}/repos/{self.repository}/issues?state=open&labels={label}&per_page=100")
+        mine = [
+            i
+            for i in listed
+            if "pull_request" not in i
+            and (i.get("body") or "").startswith(marker)
+            and (i.get("user") or {}).get("login") == self.author
+        ]
+        body = body if body.startswith(marker) else f"{marker}\n{body}"
+        if mine:
+            number = int(mine[0]["number"])
+            self.request(
+                "PATCH", f"{self.api_url}/repos/{self.repository}/issues/{number}", {"title": title, "body": body}
+            )
+            return "updated", number
+        created, _ = self.request(
+            "POST", f"{self.api_url}/repos/{self.repository}/issues", {"title": title, "body": body, "labels": [label]}
+        )
+        return "created", int(created["number"])
+
+    def upsert_pull(self, head: str, base: str, title: str, body: str) -> tuple[str, int, str]:
+        """Update the open PR from ``head`` into ``base``, or open it; ("updated"|"created", number, URL)."""
+        owner = self.repository.split("/")[0]
+        listed = self._pages(
+            f"{self.api_url}/repos/{self.repository}/pulls?state=open&head={owner}:{head}&base={base}&per_page=100"
+        )
+        if listed:
+            number = int(listed[0]["number"])
+            self.request(
+                "PATCH", f"{self.api_url}/repos/{self.repository}/pulls/{number}", {"title": title, "body": body}
+            )
+            return "updated", number, str(listed[0].get("html_url", ""))
+        created, _ = self.request(
+            "POST",
+            f"{self.api_url}/repos/{self.repository}/pulls",
+            {"title": title, "head": head, "base": base, "body": body},
+        )
+        return "created", int(created["number"]), str(created.get("html_url", ""))
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flightdelay.io.github", description=__doc__)

@@ -1,0 +1,99 @@
+"""Continuous training: when the monitor says so, propose a retrained model through the reviewed PR flow.
+
+The retraining PR carries exactly the new ``data.dvc`` (the next month of data): the PR loop then
+reproduces, reports and gates it, and a merge goes through the release loop. One issue, labelled
+``model-monitor``, carries the monitor's latest digest and is updated rather than opened again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flightdelay.io import dvc, sample
+from flightdelay.io.drift_report import MARKER
+from flightdelay.io.github import Client
+
+LABEL = "model-monitor"
+Say = Callable[[str], None]
+
+
+class RetrainError(RuntimeError):
+    """The retraining PR could not be prepared: a dirty tree, a git or DVC failure."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    branch: str
+    pull: int
+    pull_url: str
+    issue: int
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RetrainError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+def next_month(root: Path, raw: Path) -> int | None:
+    """The first held-back month after the data's latest, or None when all twelve are in."""
+    present = sample.months_present(root / raw)
+    following = (max(present) + 1) if present else 1
+    return following if following <= 12 else None
+
+
+def propose(
+    root: Path,
+    client: Client,
+    month: int,
+    digest: str,
+    say: Say,
+    *,
+    pointer: Path = Path("data.dvc"),
+    base: str = "main",
+    remote: str = "origin",
+) -> Proposal:
+    """Branch, add the month to ``data.dvc``, push, and open or update the PR and the issue."""
+    if _git(root, "status", "--porcelain", "--untracked-files=no"):
+        raise RetrainError("the working tree has uncommitted changes; the retraining PR must carry data.dvc alone")
+    name = f"{sample.SAMPLE_YEAR}-{month:02d}"
+    branch = f"retrain/{name}"
+    start = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    _git(root, "checkout", "-B", branch)
+    try:
+        try:
+            dvc.add_month(root, pointer, month)
+        except (dvc.DvcError, sample.SampleError) as exc:
+            raise RetrainError(str(exc)) from exc
+        if dvc.default_remote(root):
+            dvc.run("push", str(pointer), cwd=root)  # so the PR's CI can pull the new month
+        _git(root, "add", str(pointer))
+        _git(
+            root,
+            "commit",
+            "-m",
+            f"data: add {name} for retraining (the model monitor flagged drift)",
+            "--",
+            str(pointer),
+        )
+        _git(root, "push", "--force", remote, f"{branch}:{branch}")  # the bot owns the branch
+    finally:
+        _git(root, "checkout", "--quiet", start)
+        # The month's files stay in data/raw (outside git); check the recorded data out again.
+        dvc.run("checkout", "--force", str(pointer), cwd=root)
+    title = f"Retrain on {name}: the model monitor flagged drift"
+    body = (
+        f"The scheduled model monitor flagged the data of {name}; this PR adds it to `data.dvc` so the PR loop "
+        f"retrains, reports and gates it. Merging it releases the retrained model through the release loop.\n\n"
+        f"{digest}"
+    )
+    action, number, url = client.upsert_pull(branch, base, title, body)
+    say(f"{action} PR #{number} from {branch}: {url}")
+    issue_body = f"{MARKER}\nRetraining proposed in #{number}.\n\n{digest.removeprefix(MARKER).lstrip()}"
+    issue_action, issue = client.upsert_issue("Model monitor: drift or decay detected", issue_body, LABEL, MARKER)
+    say(f"{issue_action} issue #{issue}")
+    return Proposal(branch, number, url, issue)

@@ -1,0 +1,112 @@
+"""Drift statistics on known cases, and the join of labels that arrive after the predictions."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flightdelay.core.drift import column_drift, frame_drift, numeric_psi
+from flightdelay.monitor import MonitorError, join_labels, read_labels, read_log
+
+RNG = np.random.default_rng(7)
+
+
+def test_identical_data_does_not_drift() -> None:
+    values = pd.Series(RNG.normal(size=20_000), name="x")
+    drift = column_drift(values, values.copy(), psi_threshold=0.2, p_value=0.01)
+    assert drift.psi == pytest.approx(0.0, abs=1e-12)
+    assert drift.p_value == pytest.approx(1.0)
+    assert not drift.drifted
+
+
+def test_two_samples_of_one_distribution_do_not_drift() -> None:
+    a, b = (pd.Series(RNG.normal(size=20_000), name="x") for _ in range(2))
+    drift = column_drift(a, b, psi_threshold=0.2, p_value=0.01)
+    assert drift.psi < 0.01
+    assert not drift.drifted
+
+
+def test_a_shifted_distribution_drifts() -> None:
+    a = pd.Series(RNG.normal(size=20_000), name="x")
+    b = pd.Series(RNG.normal(loc=1.0, size=20_000), name="x")
+    drift = column_drift(a, b, psi_threshold=0.2, p_value=0.01)
+    assert drift.psi > 0.5  # a one-sd shift is a major one
+    assert drift.test == "kolmogorov-smirnov" and drift.p_value < 1e-10
+    assert drift.drifted
+
+
+def test_a_small_shift_in_a_large_sample_is_significant_but_not_drift() -> None:
+    a = pd.Series(RNG.normal(size=200_000), name="x")
+    b = pd.Series(RNG.normal(loc=0.05, size=200_000), name="x")
+    drift = column_drift(a, b, psi_threshold=0.2, p_value=0.01)
+    assert drift.p_value < 0.01  # the test alone would call it
+    assert not drift.drifted  # the PSI says it does not matter
+
+
+def test_categories_drift_when_their_shares_move() -> None:
+    a = pd.Series(RNG.choice(["UA", "B6", "EV"], p=[0.5, 0.3, 0.2], size=10_000), name="carrier")
+    same = pd.Series(RNG.choice(["UA", "B6", "EV"], p=[0.5, 0.3, 0.2], size=10_000), name="carrier")
+    moved = pd.Series(RNG.choice(["UA", "B6", "EV", "WN"], p=[0.1, 0.3, 0.2, 0.4], size=10_000), name="carrier")
+    assert not column_drift(a, same, psi_threshold=0.2, p_value=0.01).drifted
+    drift = column_drift(a, moved, psi_threshold=0.2, p_value=0.01)
+    assert drift.test == "chi-square" and drift.drifted
+
+
+def test_missing_values_are_reported_not_compared() -> None:
+    a = pd.Series([1.0, 2.0, np.nan, 4.0] * 1000, name="x")
+    b = pd.Series([np.nan] * 4000, name="x")
+    drift = column_drift(a, b, psi_threshold=0.2, p_value=0.01)
+    assert math.isnan(drift.psi) and not drift.drifted
+    assert drift.reference_missing == pytest.approx(0.25) and drift.window_missing == 1.0
+
+
+def test_psi_of_a_constant_reference_is_finite() -> None:
+    assert math.isfinite(numeric_psi(np.zeros(1000), np.ones(1000)))
+
+
+def test_frame_drift_orders_the_most_drifted_first() -> None:
+    a = pd.DataFrame({"x": RNG.normal(size=5000), "y": RNG.normal(size=5000)})
+    b = pd.DataFrame({"x": RNG.normal(size=5000), "y": RNG.normal(loc=2, size=5000)})
+    drifts = frame_drift(a, b, ["x", "y"], psi_threshold=0.2, p_value=0.01)
+    assert [d.column for d in drifts] == ["y", "x"]
+    assert [d.drifted for d in drifts] == [True, False]
+
+
+def test_labels_join_by_request_id_whatever_their_order_and_however_late() -> None:
+    logged = pd.Series(["a", "b", "c", "d"])
+    arrived = pd.Series({"d": 3.0, "a": 45.0, "c": np.nan})  # out of order; b not arrived; c cancelled
+    assert join_labels(logged, arrived, 15).tolist()[0] == 1.0
+    labels = join_labels(logged, arrived, 15)
+    assert labels[0] == 1.0 and math.isnan(labels[1]) and labels[2] == 1.0 and labels[3] == 0.0
+
+
+def test_labels_file_repeats_count_once_and_conflicts_are_errors(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("request_id,arr_delay\na,45\nb,-3\na,45\nc,\n")
+    labels = read_labels(path)
+    assert labels.to_dict() == pytest.approx({"a": 45.0, "b": -3.0, "c": float("nan")}, nan_ok=True)
+    path.write_text("request_id,arr_delay\na,45\na,2\n")
+    with pytest.raises(MonitorError, match="conflicting labels for request ids a"):
+        read_labels(path)
+    path.write_text("id,delay\na,4\n")
+    with pytest.raises(MonitorError, match="missing \\['arr_delay', 'request_id'\\]"):
+        read_labels(path)
+
+
+def test_a_log_with_repeated_request_ids_or_a_bad_line_is_refused(tmp_path: Path) -> None:
+    record = {"time": 1.0, "request_id": "a", "input": {}, "output": {"delay_probability": 0.2}}
+    log = tmp_path / "predictions.jsonl"
+    log.write_text(json.dumps(record) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(MonitorError, match="request ids logged more than once: a"):
+        read_log(log)
+    log.write_text(json.dumps(record) + "\n{not json\n")
+    with pytest.raises(MonitorError, match=r"predictions\.jsonl:2: not a prediction record"):
+        read_log(log)
+    log.write_text("")
+    with pytest.raises(MonitorError, match="the prediction log is empty"):
+        read_log(log)
