@@ -299,7 +299,7 @@ def containerize(
 
 @app.command("deploy-check")
 def deploy_check() -> None:
-    """Render every overlay and validate it against the Kubernetes schemas; check each pin's consistency."""
+    """Validate the overlays (Kubernetes schemas, pin consistency) and the Prometheus rules (PromQL)."""
     from flightdelay import deploy
 
     failed = False
@@ -317,7 +317,12 @@ def deploy_check() -> None:
         failed = failed or bool(problems)
         state = pin.describe() if pin else "no release yet"
         typer.echo(f"{environment}: {len(manifests)} manifests valid; {state}" if not problems else "")
-    if failed:
+    monitoring = deploy.monitoring_problems(Path.cwd())
+    for problem in monitoring:
+        typer.echo(f"monitoring: {problem}", err=True)
+    if not monitoring:
+        typer.echo("monitoring: alert rules and scrape configuration valid")
+    if failed or monitoring:
         raise typer.Exit(1)
 
 
@@ -335,6 +340,7 @@ def monitor(
     propose: Annotated[
         bool, typer.Option(help="on drift or decay: open/update the retraining PR and the monitor issue (GitHub)")
     ] = False,
+    base: Annotated[str, typer.Option(help="the branch the retraining PR targets")] = "main",
 ) -> None:
     """Compare a window of new data with the training reference: drift, prediction drift, quality, decay.
 
@@ -352,11 +358,11 @@ def monitor(
             if following is None:
                 raise monitoring.MonitorError("every month of the sample is in the data already: nothing to watch")
             month = f"2013-{following:02d}"
-        result, base, seen = monitoring.run(Path.cwd(), params, month=month, log=window, labels=labels)
+        result, reference, seen = monitoring.run(Path.cwd(), params, month=month, log=window, labels=labels)
     except (settings.ParamsError, monitoring.MonitorError) as exc:
         _fail(str(exc))
         return
-    paths = drift_report.write(out, result, base, seen)
+    paths = drift_report.write(out, result, reference, seen)
     typer.echo(paths["digest"].read_text())
     typer.echo(f"written: {', '.join(str(p) for p in paths.values())}", err=True)
     if propose and result.retrain:
@@ -365,7 +371,8 @@ def monitor(
             _fail("retraining recommended, but every month of the sample is in the data already")
             return
         try:
-            retrain.propose(Path.cwd(), Client.from_environment(), following, paths["digest"].read_text(), typer.echo)
+            digest = paths["digest"].read_text()
+            retrain.propose(Path.cwd(), Client.from_environment(), following, digest, typer.echo, base=base)
         except (retrain.RetrainError, GitHubError) as exc:
             _fail(str(exc))
     if fail_on_drift and result.retrain:

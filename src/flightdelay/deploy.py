@@ -228,3 +228,101 @@ def validate(manifests: list[dict[str, Any]], kubernetes_version: str = "1.31.0"
         except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
             problems.append(f"{name}: {exc}")
     return problems
+
+
+# --- Operational monitoring: the Prometheus rules and scrape configuration under deploy/monitoring ---
+
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+
+
+def promql_problems(expr: str, where: str) -> list[str]:
+    """Parse ``expr`` as PromQL (promql-parser, the Rust parser's Python binding)."""
+    import promql_parser
+
+    try:
+        promql_parser.parse(expr)
+    except ValueError as exc:
+        return [f"{where}: PromQL does not parse: {exc}"]
+    return []
+
+
+def series(expr: str) -> set[str]:
+    """The metric names an expression selects, from its syntax tree."""
+    import promql_parser
+
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            if node.name:  # a selector by labels alone has no name
+                found.add(node.name)
+            return
+        for attribute in ("vector_selector", "expr", "param", "lhs", "rhs", "args"):
+            child = getattr(node, attribute, None)
+            for item in child if isinstance(child, list) else [child]:
+                if item is not None:
+                    walk(item)
+
+    walk(promql_parser.parse(expr))
+    return found
+
+
+def _rule_problems(rule: dict[str, Any], where: str, seen: set[str]) -> list[str]:
+    name = rule.get("alert") or rule.get("record")
+    if not name or ("alert" in rule) == ("record" in rule):
+        return [f"{where}: needs exactly one of alert or record"]
+    problems = [f"{where}: {name} is defined twice"] if name in seen else []
+    seen.add(name)
+    if not isinstance(rule.get("expr"), str):
+        return [*problems, f"{where} ({name}): no expr"]
+    problems += promql_problems(rule["expr"], f"{where} ({name})")
+    if "for" in rule and not _DURATION.match(str(rule["for"])):
+        problems.append(f"{where} ({name}): `for: {rule['for']}` is not a duration")
+    unknown = set(rule) - {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
+    if unknown:
+        problems.append(f"{where} ({name}): unknown keys {sorted(unknown)}")
+    return problems
+
+
+def monitoring_problems(root: Path) -> list[str]:
+    """The alert rules and the scrape configuration, checked offline: structure, PromQL, durations."""
+    directory = root / "deploy" / "monitoring"
+    problems: list[str] = []
+    rules_path = directory / "alerts.yml"
+    try:
+        rules = yaml.safe_load(rules_path.read_text())
+        config = yaml.safe_load((directory / "prometheus.yml").read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"deploy/monitoring: {exc}"]
+    seen: set[str] = set()
+    for group in rules.get("groups") or [] if isinstance(rules, dict) else []:
+        for index, rule in enumerate(group.get("rules") or []):
+            problems += _rule_problems(rule, f"alerts.yml {group.get('name')}[{index}]", seen)
+    if not seen:
+        problems.append("alerts.yml: no rules")
+    jobs = [c.get("job_name") for c in (config or {}).get("scrape_configs") or []]
+    if "flightdelay" not in jobs:
+        problems.append('prometheus.yml: no scrape job named flightdelay (the alerts select job="flightdelay")')
+    for listed in (config or {}).get("rule_files") or []:
+        if not (directory / listed).is_file():
+            problems.append(f"prometheus.yml: rule file {listed} does not exist")
+    analysis = directory.parent / "production" / "analysis-template.yaml"
+    if analysis.is_file():
+        for metric in yaml.safe_load(analysis.read_text())["spec"]["metrics"]:
+            query = metric.get("provider", {}).get("prometheus", {}).get("query", "")
+            problems += promql_problems(query, f"analysis-template.yaml {metric.get('name')}")
+    return problems
+
+
+def alert_series(root: Path) -> set[str]:
+    """Every metric name the alert rules and the canary analysis select: the service must expose them."""
+    directory = root / "deploy" / "monitoring"
+    names: set[str] = set()
+    for group in yaml.safe_load((directory / "alerts.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            names |= series(rule["expr"])
+    for metric in yaml.safe_load((directory.parent / "production" / "analysis-template.yaml").read_text())["spec"][
+        "metrics"
+    ]:
+        names |= series(metric["provider"]["prometheus"]["query"])
+    return names

@@ -63,6 +63,8 @@ def propose(
     name = f"{sample.SAMPLE_YEAR}-{month:02d}"
     branch = f"retrain/{name}"
     start = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    if start == "HEAD":  # detached: come back to the commit
+        start = _git(root, "rev-parse", "HEAD")
     _git(root, "checkout", "-B", branch)
     try:
         try:

@@ -63,6 +63,17 @@ DROPPED = bentoml.metrics.Counter(
     documentation="Prediction log records dropped because the sink was full or unavailable",
 )
 
+PROBABILITY = bentoml.metrics.Histogram(
+    name="flightdelay_delay_probability",
+    documentation="Predicted delay probabilities: their mean against the reference rate is the drift gauge",
+    buckets=[round(0.05 * i, 2) for i in range(1, 20)],
+)
+REFERENCE = bentoml.metrics.Gauge(
+    name="flightdelay_reference_delay_rate",
+    documentation="The delay rate of the evaluation's test month, which the mean prediction should track",
+    multiprocess_mode="max",
+)
+
 
 class BodyTooLarge(bentoml.exceptions.BentoMLException):
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
@@ -133,7 +144,10 @@ class FlightDelay:
     def __init__(self) -> None:
         bundle = Path(self.bundle.path)
         self.codes = KnownCodes.load(bundle)
-        self.threshold = float(json.loads((bundle / METADATA_FILE).read_text())["threshold"])
+        metadata = json.loads((bundle / METADATA_FILE).read_text())
+        self.threshold = float(metadata["threshold"])
+        if "test_positive_rate" in metadata:
+            REFERENCE.set(float(metadata["test_positive_rate"]))
         self.model_name, _, self.model_version = str(self.bundle.tag).partition(":")
         context = bentoml.server_context
         built = context.bento_version not in ("", "not available")
@@ -155,6 +169,7 @@ class FlightDelay:
         now = time.time()
         answers = []
         for flight, p in zip(flights, proba, strict=True):
+            PROBABILITY.observe(p)
             answer = Prediction(
                 delay_probability=p,
                 delayed=p >= self.threshold,

@@ -74,7 +74,11 @@ def write_bundle(target: Path, model: Path, raw: Path, metrics: Path, extra: dic
     for name in REFERENCE_FILES:
         shutil.copyfile(raw / name, target / name)
     evaluation = json.loads(metrics.read_text())
-    metadata = {"threshold": evaluation["threshold"], "test_roc_auc": evaluation["test"]["roc_auc"]} | extra
+    metadata = {
+        "threshold": evaluation["threshold"],
+        "test_roc_auc": evaluation["test"]["roc_auc"],
+        "test_positive_rate": evaluation["test"]["positive_rate"],  # the reference for the drift gauge
+    } | extra
     (target / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     return metadata
 

@@ -21,6 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
+from flightdelay import deploy
 from flightdelay.io import bento
 from flightdelay.serving import EXAMPLE, Predictor
 from tests.conftest import ROOT
@@ -124,6 +125,16 @@ def test_health_metrics_and_openapi(served: Served) -> None:
     assert status == 200
     counted = [line for line in metrics.splitlines() if line.startswith("flightdelay_unknown_category_values")]
     assert counted and float(counted[0].split()[-1]) >= 1
+    # The drift gauge: predicted probabilities, and the reference rate they should track.
+    values = {
+        line.split()[0]: float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("flightdelay_")
+    }
+    evaluation = json.loads((ROOT / "reports" / "metrics.json").read_text())
+    assert values["flightdelay_reference_delay_rate"] == pytest.approx(evaluation["test"]["positive_rate"])
+    assert values["flightdelay_delay_probability_count"] >= 1
+    # Every series the alert rules and the canary analysis select is one the service exposes.
+    exposed = {line.split("{")[0].split()[0] for line in metrics.splitlines() if line and not line.startswith("#")}
+    assert deploy.alert_series(ROOT) - {"up"} <= exposed, deploy.alert_series(ROOT) - exposed
     status, spec = served.get("/docs.json")
     assert json.loads(spec)["components"]["schemas"]["Flight"]["example"] == EXAMPLE
 

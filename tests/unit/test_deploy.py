@@ -103,3 +103,35 @@ def test_schema_violations_are_reported_with_their_place(root: Path) -> None:
     misspelt[0]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pathh"] = "/readyz"
     (problem,) = deploy.validate(misspelt)
     assert problem.startswith("Deployment/flightdelay:") and "pathh" in problem
+
+
+def test_the_committed_alert_rules_and_scrape_configuration_are_valid(root: Path) -> None:
+    assert deploy.monitoring_problems(root) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("> 0.01", "> > 0.01"), "FlightDelayHighErrorRate): PromQL does not parse"),
+        (("for: 10m", "for: ten minutes"), "`for: ten minutes` is not a duration"),
+        (("alert: FlightDelayNotReady", "alert: FlightDelayHighLatency"), "FlightDelayHighLatency is defined twice"),
+        (("        for: 15m\n", "        for: 15m\n        severity: ticket\n"), "unknown keys ['severity']"),
+    ],
+)
+def test_broken_alert_rules_are_named(root: Path, edit: tuple[str, str], message: str) -> None:
+    path = root / "deploy" / "monitoring" / "alerts.yml"
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    problems = deploy.monitoring_problems(root)
+    assert any(message in p for p in problems), problems
+
+
+def test_the_scrape_job_must_match_the_alerts(root: Path) -> None:
+    path = root / "deploy" / "monitoring" / "prometheus.yml"
+    path.write_text(path.read_text().replace("job_name: flightdelay", "job_name: flights"))
+    assert any("no scrape job named flightdelay" in p for p in deploy.monitoring_problems(root))
+
+
+def test_the_series_the_alerts_select_come_from_the_syntax_tree() -> None:
+    assert deploy.series('abs(sum(rate(a_sum[5m])) - on() max(ref)) > 0 and up{job="x"} == 0') == {"a_sum", "ref", "up"}
