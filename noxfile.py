@@ -124,6 +124,13 @@ def monitor(session: nox.Session) -> None:
     session.run("flightdelay", "monitor", *(session.posargs or ["--month", "next"]))
 
 
+@nox.session(name="push-cache")
+def push_cache(session: nox.Session) -> None:
+    """Push outputs and the DVC run-cache to the default remote (CI, after a reproduction)."""
+    _install(session)
+    session.run("flightdelay", "push-cache")
+
+
 @nox.session
 def containerize(session: nox.Session) -> None:
     """Containerize a built Bento with buildx and push it (GitHub Actions): nox -s containerize -- --bento TAG."""

@@ -377,3 +377,20 @@ def monitor(
             _fail(str(exc))
     if fail_on_drift and result.retrain:
         raise typer.Exit(3)
+
+
+@app.command("push-cache")
+def push_cache() -> None:
+    """Push the outputs and the run-cache to the DVC remote, so a later `dvc repro` restores instead of rerunning."""
+    from flightdelay.io import dvc
+
+    remote = dvc.default_remote(Path.cwd())
+    if not remote:
+        typer.echo("no default DVC remote: nothing to push (the sample and a local run stand in)")
+        return
+    try:
+        dvc.run("push", cwd=Path.cwd())
+        dvc.run("push", "--run-cache", cwd=Path.cwd())
+    except dvc.DvcError as exc:
+        _fail(str(exc))
+    typer.echo(f"pushed the outputs and the run-cache to DVC remote {remote!r}")
