@@ -13,8 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,25 +43,17 @@ class Version:
         return f"{self.name} v{self.number}"
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextmanager
 def connect(root: Path, timeout: float = 120) -> Iterator[str]:
     """Point MLflow at ``MLFLOW_TRACKING_URI``, or at a local ``mlflow server`` started for the block; yield the URI."""
     import mlflow
 
-    from flightdelay.io.bento import free_port
+    from flightdelay.io.bento import answers, free_port, stop
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # logs, not a terminal
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
-        if uri.startswith(("http://", "https://")) and not _healthy(uri.rstrip("/")):
+        if uri.startswith(("http://", "https://")) and not answers(uri.rstrip("/") + "/health"):
             raise RegistryError(f"MLflow tracking server {uri} is unreachable (GET /health failed)")
         mlflow.set_tracking_uri(uri)
         yield uri
@@ -82,19 +72,14 @@ def connect(root: Path, timeout: float = 120) -> Iterator[str]:
         server = subprocess.Popen(command, cwd=root, stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
-        while not _healthy(url):
+        while not answers(f"{url}/health"):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RegistryError(f"`mlflow server` did not start; its output ({log}):\n{log.read_text()}")
             time.sleep(0.5)
         mlflow.set_tracking_uri(url)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 def _client() -> Any:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata as distributions
 from pathlib import Path
+from typing import Any
 
 from flightdelay import serving
 from flightdelay.io import tracking
@@ -68,9 +69,21 @@ def free_port() -> int:
         return port
 
 
-def _ready(url: str) -> bool:
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Terminate a server process and wait for it; kill it if it takes over 30 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def answers(url: str) -> bool:
+    """True when a GET of ``url`` answers 200 within five seconds."""
     try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=5) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -101,7 +114,7 @@ def running(
             server = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + timeout
-            while not _ready(url):
+            while not answers(f"{url}/readyz"):
                 if server.poll() is not None:
                     break
                 if time.monotonic() > deadline:
@@ -111,13 +124,7 @@ def running(
                 yield url
                 return
         finally:
-            if server.poll() is None:
-                server.terminate()
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
+            stop(server)
         printed = output.read_text()
         if "Address already in use" not in printed or attempt == attempts:
             raise ServeError(f"`bentoml serve {target}` exited with {server.returncode}:\n{printed}")

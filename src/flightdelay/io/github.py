@@ -74,14 +74,7 @@ class Client:
 
     def comments(self, pr: int) -> list[dict[str, Any]]:
         """Every comment on the PR, following ``Link: rel="next"`` pages."""
-        url: str | None = f"{self.api_url}/repos/{self.repository}/issues/{pr}/comments?per_page=100"
-        found: list[dict[str, Any]] = []
-        while url:
-            page, headers = self.request("GET", url)
-            found.extend(page)
-            match = _NEXT.search(headers.get("Link", "") or headers.get("link", ""))
-            url = match.group(1) if match else None
-        return found
+        return self._pages(f"{self.api_url}/repos/{self.repository}/issues/{pr}/comments?per_page=100")
 
     def head_sha(self, pr: int) -> str:
         pull, _ = self.request("GET", f"{self.api_url}/repos/{self.repository}/pulls/{pr}")
