@@ -165,6 +165,17 @@ def test_a_version_that_never_passed_staging_is_refused(released: Released) -> N
         registry.set_alias(registry.get("2"), "staging")
 
 
+def test_a_failing_smoke_test_records_nothing(released: Released) -> None:
+    with released.registry():
+        first_bento = registry.get("1").tags["smoke_staging_bento"]
+    # Version 3's golden answers asked of version 1's Bento: the served model version is wrong.
+    refused = released.cli("smoke", "--version", "3", "--bento", first_bento, check=False)
+    assert "smoke test against http://127.0.0.1:" in refused
+    assert "failed for flight-delay v3" in refused and "not v3" in refused
+    with released.registry():
+        assert "smoke_staging" not in registry.get("3").tags
+
+
 def test_a_failing_gate_or_model_test_stops_the_chain_before_registration(released: Released, tmp_path: Path) -> None:
     count = released.version_count()
     params = yaml.safe_load((released.project.path / "params.yaml").read_text())
