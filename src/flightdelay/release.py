@@ -164,17 +164,14 @@ def package(root: Path, version: registry.Version, say: Say) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         bundle = registry.download(version, "bundle", Path(tmp))
         golden = registry.golden(version)
+        metadata = json.loads((bundle / serving.METADATA_FILE).read_text())
         try:
             existing = bentoml.models.get(model_tag)
-            if existing.info.metadata.get("model_sha256") != json.loads(
-                (bundle / serving.METADATA_FILE).read_text()
-            ).get("model_sha256"):
-                raise ReleaseError(f"the BentoML store already holds a different {model_tag}; delete it first")
         except bentoml.exceptions.NotFound:
-            metadata = json.loads((bundle / serving.METADATA_FILE).read_text())
-            with bentoml.models.create(model_tag, metadata=metadata, labels={"project": "flightdelay"}) as model:
-                for item in bundle.iterdir():
-                    (Path(model.path) / item.name).write_bytes(item.read_bytes())
+            bento.store_bundle(model_tag, bundle, metadata)
+        else:
+            if existing.info.metadata.get("model_sha256") != metadata.get("model_sha256"):
+                raise ReleaseError(f"the BentoML store already holds a different {model_tag}; delete it first")
     (root / bento.TAG_PIN).write_text(f"{model_tag}\n")
     (root / bento.GOLDEN).write_text(json.dumps(golden, indent=1) + "\n")
     bento.write_requirements(root / "src" / "requirements.txt")

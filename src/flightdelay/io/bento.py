@@ -40,10 +40,17 @@ def save_model(root: Path, params: Params) -> str:
         metadata = serving.write_bundle(
             bundle, root / params.paths.model, root / params.paths.raw, root / params.paths.metrics, lineage
         )
-        with bentoml.models.create(tag, metadata=metadata, labels={"project": "flightdelay"}) as model:
-            for item in bundle.iterdir():
-                (Path(model.path) / item.name).write_bytes(item.read_bytes())
+        store_bundle(tag, bundle, metadata)
     return tag
+
+
+def store_bundle(tag: str, bundle: Path, metadata: dict[str, Any]) -> None:
+    """Copy a serving bundle into the BentoML model store under ``tag``."""
+    import bentoml
+
+    with bentoml.models.create(tag, metadata=metadata, labels={"project": "flightdelay"}) as model:
+        for item in bundle.iterdir():
+            (Path(model.path) / item.name).write_bytes(item.read_bytes())
 
 
 def write_requirements(target: Path) -> int:
