@@ -193,11 +193,7 @@ def smoke(
     record: Annotated[bool, typer.Option(help="record the pass on the version (production requires it)")] = True,
 ) -> None:
     """Readiness and the golden requests against a deployed service or a Bento served on loopback."""
-    import os
-    import tempfile
-
     from flightdelay import release
-    from flightdelay.io import bento
 
     with _release_errors():
         chosen = _version(version)
@@ -205,12 +201,7 @@ def smoke(
             release.smoke(url, chosen, bento_tag, typer.echo)
             tested = bento_tag or "unknown"
         elif bento_tag:
-            with tempfile.TemporaryDirectory() as tmp:
-                env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-                env["FLIGHTDELAY_PREDICTION_LOG"] = f"{tmp}/predictions.jsonl"
-                with bento.running(bento_tag, cwd=Path(tmp), env=env, output=Path(tmp) / "serve.log") as served:
-                    release.smoke(served, chosen, bento_tag, typer.echo)
-                    url = served
+            url = release.smoke_built(chosen, bento_tag, typer.echo)
             tested = bento_tag
         else:
             raise release.ReleaseError("give --url (a deployed service) or --bento (to serve on loopback)")
@@ -236,8 +227,7 @@ def promote(
             Path.cwd(), environment, typer.echo, version_number=version, bento_tag=bento_tag, image=image, digest=digest
         )
         if commit:
-            message = f"deploy({environment}): {pin.model_name} v{pin.model_version} ({pin.bento_tag})"
-            typer.echo(f"committed {release.commit(Path.cwd(), environment, message)[:12]}: {message}")
+            typer.echo(f"committed {release.commit(Path.cwd(), environment, pin)}")
 
 
 @app.command()
@@ -251,8 +241,7 @@ def rollback(
     with _release_errors():
         pin = release.rollback(Path.cwd(), environment, typer.echo)
         if commit:
-            message = f"rollback({environment}): {pin.model_name} v{pin.model_version} ({pin.bento_tag})"
-            typer.echo(f"committed {release.commit(Path.cwd(), environment, message)[:12]}: {message}")
+            typer.echo(f"committed {release.commit(Path.cwd(), environment, pin, action='rollback')}")
 
 
 @app.command("release")
@@ -272,8 +261,7 @@ def release_command(
         if record:
             write_json(record, {"version": done.version.number, "bento_tag": done.bento_tag})
         if commit and done.pin:
-            message = f"deploy(staging): {done.pin.model_name} v{done.pin.model_version} ({done.bento_tag})"
-            typer.echo(f"committed {release.commit(Path.cwd(), 'staging', message)[:12]}: {message}")
+            typer.echo(f"committed {release.commit(Path.cwd(), 'staging', done.pin)}")
 
 
 @app.command()

@@ -306,12 +306,18 @@ def monitoring_problems(root: Path) -> list[str]:
     for listed in (config or {}).get("rule_files") or []:
         if not (directory / listed).is_file():
             problems.append(f"prometheus.yml: rule file {listed} does not exist")
-    analysis = directory.parent / "production" / "analysis-template.yaml"
-    if analysis.is_file():
-        for metric in yaml.safe_load(analysis.read_text())["spec"]["metrics"]:
-            query = metric.get("provider", {}).get("prometheus", {}).get("query", "")
-            problems += promql_problems(query, f"analysis-template.yaml {metric.get('name')}")
+    for name, query in _canary_queries(root):
+        problems += promql_problems(query, f"analysis-template.yaml {name}")
     return problems
+
+
+def _canary_queries(root: Path) -> list[tuple[str, str]]:
+    """The production canary's analysis queries, by metric name; none without the Argo Rollouts files."""
+    analysis = root / "deploy" / "production" / "analysis-template.yaml"
+    if not analysis.is_file():
+        return []
+    metrics = yaml.safe_load(analysis.read_text())["spec"]["metrics"]
+    return [(str(m.get("name")), m.get("provider", {}).get("prometheus", {}).get("query", "")) for m in metrics]
 
 
 def alert_series(root: Path) -> set[str]:
@@ -321,8 +327,6 @@ def alert_series(root: Path) -> set[str]:
     for group in yaml.safe_load((directory / "alerts.yml").read_text())["groups"]:
         for rule in group["rules"]:
             names |= series(rule["expr"])
-    for metric in yaml.safe_load((directory.parent / "production" / "analysis-template.yaml").read_text())["spec"][
-        "metrics"
-    ]:
-        names |= series(metric["provider"]["prometheus"]["query"])
+    for _, query in _canary_queries(root):
+        names |= series(query)
     return names

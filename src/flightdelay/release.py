@@ -349,16 +349,26 @@ def rollback(root: Path, environment: str, say: Say) -> deploy.Pin:
     return pin
 
 
-def commit(root: Path, environment: str, message: str) -> str:
-    """Commit the environment's overlay alone: deployment is a commit. Returns the new commit's hash."""
+def commit(root: Path, environment: str, pin: deploy.Pin, action: str = "deploy") -> str:
+    """Commit the environment's overlay alone (deployment is a commit); return "<hash>: <message>"."""
     path = deploy.overlay(root, environment).relative_to(root)
+    message = f"{action}({environment}): {pin.model_name} v{pin.model_version} ({pin.bento_tag})"
     for args in (["add", str(path)], ["commit", "-m", message, "--", str(path)]):
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ReleaseError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+    return f"{head.stdout.strip()[:12]}: {message}"
+
+
+def smoke_built(version: registry.Version, bento_tag: str, say: Say) -> str:
+    """Serve the built Bento on loopback and smoke-test it; return the URL it was served at."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the Bento's code, not a checkout's
+        env["FLIGHTDELAY_PREDICTION_LOG"] = str(Path(tmp) / "predictions.jsonl")
+        with bento.running(bento_tag, cwd=Path(tmp), env=env, output=Path(tmp) / "serve.log") as url:
+            smoke(url, version, bento_tag, say)
+    return url
 
 
 @dataclass(frozen=True)
@@ -375,12 +385,7 @@ def release(root: Path, params: Params, say: Say, *, image: str | None = None, p
     """
     version = register(root, params, say)
     tag = package(root, version, say)
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        env["FLIGHTDELAY_PREDICTION_LOG"] = str(Path(tmp) / "predictions.jsonl")
-        with bento.running(tag, cwd=Path(tmp), env=env, output=Path(tmp) / "serve.log") as url:
-            smoke(url, version, tag, say)
-            record_smoke(version, tag, url)
+    record_smoke(version, tag, smoke_built(version, tag, say))
     staged = promote(root, "staging", say, version_number=version.number, bento_tag=tag, image=image) if pin else None
     return Released(registry.get(version.number), tag, staged)
 
