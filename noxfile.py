@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nox
@@ -29,6 +30,23 @@ def _install(session: nox.Session, *groups: str) -> None:
         silent=True,
         external=True,
     )
+    _link_uv(session)
+
+
+def _link_uv(session: nox.Session) -> None:
+    """Put the uv that nox runs (pinned in requirements-bootstrap.txt) into the session's venv.
+
+    `bentoml build` runs `uv` from PATH and otherwise tries to pip-install it into the running
+    interpreter, which a uv-made venv cannot do (it has no pip). Linking the project's own uv makes the
+    build use the pinned one, whatever else the machine has or lacks on PATH.
+    """
+    uv = shutil.which(UV)
+    if uv is None:
+        session.error(f"nox's uv ({UV}) is not an executable: reinstall requirements-bootstrap.txt")
+    target, link = Path(uv).resolve(), Path(session.bin) / "uv"
+    if link.resolve() != target:
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
 
 
 def _pipeline(session: nox.Session, *args: str) -> None:
