@@ -1,8 +1,9 @@
 """A local HTTP server that speaks the parts of GitHub's REST API the project uses.
 
 Issue comments (list with ``Link`` pagination, create, update), issues (list by label, create,
-update), and pull requests (read, list by head, create, update), with the real paths, status codes
-and payload shapes. Tests point ``GITHUB_API_URL`` at it.
+update), pull requests (read, list by head, create, update) and workflow-run artifacts (list by run and
+name, download through a redirect as ``actions/download-artifact`` does), with the real paths, status
+codes and payload shapes. Tests point ``GITHUB_API_URL`` at it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,9 +27,42 @@ class State:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
     forbidden: bool = False
     next_id: int = 1000
     requests: list[tuple[str, str]] = field(default_factory=list)
+
+    def add_artifact(self, run_id: int, name: str, archive: Path, head_sha: str) -> dict[str, Any]:
+        """Publish a zip as artifact ``name`` of workflow run ``run_id``."""
+        self.next_id += 1
+        artifact = {
+            "id": self.next_id,
+            "node_id": f"MDg6QXJ0aWZhY3Q{self.next_id}",
+            "name": name,
+            "size_in_bytes": archive.stat().st_size,
+            "expired": False,
+            "created_at": "2026-11-29T12:00:00Z",
+            "updated_at": "2026-11-29T12:00:00Z",
+            "expires_at": "2026-12-13T12:00:00Z",
+            "workflow_run": {"id": run_id, "head_sha": head_sha},
+            "_archive": archive,
+        }
+        self.artifacts.append(artifact)
+        return artifact
+
+    def add_pull(self, number: int, head_ref: str, head_sha: str, base_ref: str = "main") -> dict[str, Any]:
+        """An open pull request, as a user would have opened it."""
+        self.pulls[number] = {
+            "number": number,
+            "title": f"PR {number}",
+            "body": "",
+            "state": "open",
+            "head": {"ref": head_ref, "sha": head_sha},
+            "base": {"ref": base_ref},
+            "html_url": f"https://github.com/acme/flightdelay/pull/{number}",
+            "user": {"login": "someone"},
+        }
+        return self.pulls[number]
 
     def add_comment(self, issue: int, body: str, user: str = "someone") -> dict[str, Any]:
         self.next_id += 1
@@ -51,8 +86,15 @@ def _handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _send_bytes(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def _authorised(self) -> bool:
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            if self.headers.get("Authorization") not in (f"Bearer {TOKEN}", f"token {TOKEN}"):  # both schemes work
                 self._send(401, {"message": "Bad credentials", "status": "401"})
                 return False
             if state.forbidden and self.command != "GET":
@@ -71,6 +113,10 @@ def _handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
         def _route(self) -> None:
             url = urlsplit(self.path)
             state.requests.append((self.command, url.path))
+            blob = re.fullmatch(r"/_blobs/(?P<id>\d+)\.zip", url.path)
+            if blob and self.command == "GET":  # a signed storage URL: no API token, as on GitHub
+                self._download(int(blob["id"]))
+                return
             if not self._authorised():
                 return
             for method, pattern, handle in routes:
@@ -178,6 +224,36 @@ def _handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
             }
             self._send(201, state.pulls[number])
 
+        def _public(self, artifact: dict[str, Any]) -> dict[str, Any]:
+            api = f"{base}/repos/acme/flightdelay/actions/artifacts/{artifact['id']}"
+            shown = {k: v for k, v in artifact.items() if not k.startswith("_")}
+            return shown | {"url": api, "archive_download_url": f"{api}/zip"}
+
+        def _list_artifacts(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
+            name = query.get("name", [None])[0]
+            found = [
+                self._public(a)
+                for a in state.artifacts
+                if a["workflow_run"]["id"] == int(match["run"]) and (name is None or a["name"] == name)
+            ]
+            self._send(200, {"total_count": len(found), "artifacts": found})
+
+        def _artifact_zip(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
+            if not any(a["id"] == int(match["id"]) for a in state.artifacts):
+                self._send(404, {"message": "Not Found"})
+                return
+            self.send_response(302)
+            self.send_header("Location", f"{base}/_blobs/{match['id']}.zip")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _download(self, artifact_id: int) -> None:
+            found = [a for a in state.artifacts if a["id"] == artifact_id]
+            if not found:
+                self._send(404, {"message": "Not Found"})
+                return
+            self._send_bytes(200, found[0]["_archive"].read_bytes(), "application/zip")
+
         def _list(self, issue: int, path: str, query: dict[str, list[str]]) -> None:
             per_page = min(int(query.get("per_page", ["30"])[0]), 100)
             page = int(query.get("page", ["1"])[0])
@@ -204,6 +280,8 @@ def _handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
         ("GET", rf"{repo}/issues", Handler._list_issues),
         ("POST", rf"{repo}/issues", Handler._create_issue),
         ("PATCH", rf"{repo}/issues/(?P<n>\d+)", Handler._update_issue),
+        ("GET", rf"{repo}/actions/runs/(?P<run>\d+)/artifacts", Handler._list_artifacts),
+        ("GET", rf"{repo}/actions/artifacts/(?P<id>\d+)/zip", Handler._artifact_zip),
     ]
     return Handler
 

@@ -139,6 +139,14 @@ _Version = Annotated[str | None, typer.Option("--version", help="registered mode
 _Commit = Annotated[
     bool, typer.Option("--commit/--no-commit", help="commit the overlay change (deployment is a commit)")
 ]
+_Push = Annotated[
+    str | None,
+    typer.Option(
+        "--push",
+        metavar="REMOTE",
+        help="commit and push the pin to REMOTE's main (rebasing when main moved); the alias moves only once it landed",
+    ),
+]
 
 
 @contextmanager
@@ -191,6 +199,9 @@ def smoke(
         str | None, typer.Option("--bento", help="the Bento under test; served on loopback when no --url")
     ] = None,
     record: Annotated[bool, typer.Option(help="record the pass on the version (production requires it)")] = True,
+    wait: Annotated[
+        float, typer.Option(help="with --url: seconds to wait for the deployment to serve the version first", min=0)
+    ] = 0,
 ) -> None:
     """Readiness and the golden requests against a deployed service or a Bento served on loopback."""
     from flightdelay import release
@@ -198,6 +209,8 @@ def smoke(
     with _release_errors():
         chosen = _version(version)
         if url:
+            if wait:
+                release.wait_for_version(url, chosen, typer.echo, timeout=wait)
             release.smoke(url, chosen, bento_tag, typer.echo)
             tested = bento_tag or "unknown"
         elif bento_tag:
@@ -218,50 +231,52 @@ def promote(
     image: Annotated[str | None, typer.Option(help="staging: image repository (default $FLIGHTDELAY_IMAGE)")] = None,
     digest: Annotated[str | None, typer.Option(help="staging: the pushed image's digest, sha256:...")] = None,
     commit: _Commit = False,
+    push: _Push = None,
 ) -> None:
     """Pin an environment to a version and move its alias; production takes only what passed staging."""
     from flightdelay import release
 
     with _release_errors():
-        pin = release.promote(
-            Path.cwd(), environment, typer.echo, version_number=version, bento_tag=bento_tag, image=image, digest=digest
+        move = release.promote(
+            Path.cwd(), environment, version_number=version, bento_tag=bento_tag, image=image, digest=digest
         )
-        if commit:
-            typer.echo(f"committed {release.commit(Path.cwd(), environment, pin)}")
+        release.apply(Path.cwd(), move, typer.echo, commit=commit, push=push)
 
 
 @app.command()
 def rollback(
     environment: Annotated[str, typer.Argument(help="staging or production")] = "production",
     commit: _Commit = False,
+    push: _Push = None,
 ) -> None:
     """Put an environment back on the version promoted there before the current one."""
     from flightdelay import release
 
     with _release_errors():
-        pin = release.rollback(Path.cwd(), environment, typer.echo)
-        if commit:
-            typer.echo(f"committed {release.commit(Path.cwd(), environment, pin, action='rollback')}")
+        move = release.rollback(Path.cwd(), environment)
+        release.apply(Path.cwd(), move, typer.echo, commit=commit, push=push)
 
 
 @app.command("release")
 def release_command(
+    *,
     params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
     image: Annotated[str | None, typer.Option(help="image repository for the pin (default $FLIGHTDELAY_IMAGE)")] = None,
     pin: Annotated[bool, typer.Option("--pin/--no-pin", help="pin staging at the end (CI containerizes first)")] = True,
     record: Annotated[Path | None, typer.Option(help="write the version and Bento tag here, as JSON")] = None,
     commit: _Commit = False,
+    push: _Push = None,
 ) -> None:
     """The local release: register, build the Bento, serve it on loopback, smoke-test it, pin staging."""
     from flightdelay import release, settings
     from flightdelay.io.files import write_json
 
     with _release_errors():
-        done = release.release(Path.cwd(), settings.load(params_file), typer.echo, image=image, pin=pin)
+        done = release.release(
+            Path.cwd(), settings.load(params_file), typer.echo, image=image, pin=pin, commit=commit, push=push
+        )
         if record:
             write_json(record, {"version": done.version.number, "bento_tag": done.bento_tag})
-        if commit and done.pin:
-            typer.echo(f"committed {release.commit(Path.cwd(), 'staging', done.pin)}")
 
 
 @app.command()
@@ -360,7 +375,15 @@ def monitor(
             return
         try:
             digest = paths["digest"].read_text()
-            retrain.propose(Path.cwd(), Client.from_environment(), following, digest, typer.echo, base=base)
+            retrain.propose(
+                Path.cwd(),
+                Client.from_environment(),
+                following,
+                digest,
+                typer.echo,
+                outputs=params.paths.committed,
+                base=base,
+            )
         except (retrain.RetrainError, GitHubError) as exc:
             _fail(str(exc))
     if fail_on_drift and result.retrain:

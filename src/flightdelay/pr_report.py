@@ -146,27 +146,26 @@ def build(
     )
     validate_ran = pipeline is None or next(s for s in pipeline.stages if s.stage == "validate").status != "not run"
     validation = _json_at(root, None, paths.validation_report) if validate_ran else None
-    document = report.render(
-        report.ReportInput(
-            base_ref=base,
-            base_sha=base_sha,
-            head_sha=git.rev_parse(root, "HEAD"),
-            pr_metrics=pr_metrics,
-            base_metrics=base_metrics,
-            params=params_diff(
-                _yaml_at(root, base_sha, settings.PARAMS_FILE), _yaml_at(root, None, settings.PARAMS_FILE)
-            ),
-            data=data_diff(root, base_sha, pointer),
-            verdict=verdict,
-            validation=validation,
-            pipeline=pipeline,
-            pr_slices=_json_at(root, None, paths.slices) if pr_metrics else None,
-            base_slices=_json_at(root, base_sha, paths.slices),
-            plots=[f"plots/{name}" for name in written],
-            run_url=run_url,
-        )
+    inputs = report.ReportInput(
+        base_ref=base,
+        base_sha=base_sha,
+        head_sha=git.rev_parse(root, "HEAD"),
+        pr_metrics=pr_metrics,
+        base_metrics=base_metrics,
+        params=params_diff(_yaml_at(root, base_sha, settings.PARAMS_FILE), _yaml_at(root, None, settings.PARAMS_FILE)),
+        data=data_diff(root, base_sha, pointer),
+        verdict=verdict,
+        validation=validation,
+        pipeline=pipeline,
+        pr_slices=_json_at(root, None, paths.slices) if pr_metrics else None,
+        base_slices=_json_at(root, base_sha, paths.slices),
+        plots=[f"plots/{name}" for name in written],
+        run_url=run_url,
+        uncommitted=git.changed(root, ["dvc.lock", *params.paths.committed])
+        if pipeline is not None and pipeline.ok
+        else [],
     )
+    document = report.render(inputs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(document)
-    passed = verdict.passed and (pipeline is None or pipeline.ok)
-    return document, passed
+    return document, inputs.passed

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 from flightdelay import deploy, registry, schemas, serving
 from flightdelay.core import gate
 from flightdelay.core.report import flatten
-from flightdelay.io import bento, tracking
+from flightdelay.io import bento, git, tracking
 from flightdelay.io.files import read_parquet
 from flightdelay.settings import Params
 
@@ -237,6 +238,34 @@ def smoke(url: str, version: registry.Version, bento_tag: str | None, say: Say) 
     say(f"smoke test passed: {url} is ready and answered {len(predictions)} golden requests as recorded")
 
 
+def wait_for_version(url: str, version: registry.Version, say: Say, *, timeout: float, every: float = 10) -> None:
+    """Wait (at most ``timeout`` seconds) until the service at ``url`` answers with ``version``.
+
+    A deployed environment changes only once Argo CD or Flux has synced the pin and the new pods are
+    ready; until then the old version answers, or nothing does.
+    """
+    import httpx
+
+    flight = registry.golden(version)["flights"][0]
+    deadline = time.monotonic() + timeout
+    seen = "no answer"
+    while True:
+        try:
+            answer = httpx.post(f"{url.rstrip('/')}/predict_batch", json={"flights": [flight]}, timeout=10)
+            if answer.status_code == 200:
+                seen = str(answer.json()[0].get("model_version"))
+                if seen.startswith(f"v{version.number}-"):
+                    say(f"{url} serves {version.label}")
+                    return
+            else:
+                seen = f"HTTP {answer.status_code}"
+        except (httpx.HTTPError, ValueError, IndexError, AttributeError) as exc:
+            seen = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() + every > deadline:
+            raise ReleaseError(f"{url} still does not serve {version.label} after {timeout:.0f} s (last: {seen})")
+        time.sleep(every)
+
+
 def record_smoke(version: registry.Version, bento_tag: str, url: str) -> None:
     registry.set_tags(
         version,
@@ -250,14 +279,13 @@ def record_smoke(version: registry.Version, bento_tag: str, url: str) -> None:
 def promote(
     root: Path,
     environment: str,
-    say: Say,
     *,
     version_number: str | None = None,
     bento_tag: str | None = None,
     image: str | None = None,
     digest: str | None = None,
-) -> deploy.Pin:
-    """Pin ``environment`` to a version and move its alias.
+) -> Move:
+    """Decide what pinning ``environment`` to a version means; :func:`apply` carries it out.
 
     Staging takes a freshly built Bento (the candidate by default). Production takes exactly what
     staging runs, and only once that passed the smoke test.
@@ -296,18 +324,11 @@ def promote(
             )
         pin = staged
     _check_alias(root, environment, current)
-    path = deploy.write_pin(root, environment, pin)
-    registry.set_alias(version, environment)
-    registry.set_tags(
-        version,
-        {
-            PROMOTED_TAG.format(environment=environment): _now(),
-            PIN_TAG.format(environment=environment): json.dumps(pin.as_dict()),
-        },
-    )
-    say(f"promoted {version.label} to {environment}: {pin.describe()}")
-    say(f"wrote {path.relative_to(root)}; alias {environment} -> v{version.number}")
-    return pin
+    tags = {
+        PROMOTED_TAG.format(environment=environment): _now(),
+        PIN_TAG.format(environment=environment): json.dumps(pin.as_dict()),
+    }
+    return Move(environment, version, pin, "deploy", ((version.number, tags),), f"promoted {version.label}")
 
 
 def _check_alias(root: Path, environment: str, current: deploy.Pin | None) -> None:
@@ -322,8 +343,8 @@ def _check_alias(root: Path, environment: str, current: deploy.Pin | None) -> No
         )
 
 
-def rollback(root: Path, environment: str, say: Say) -> deploy.Pin:
-    """Put ``environment`` back on the version promoted there before the current one: manifest and alias together."""
+def rollback(root: Path, environment: str) -> Move:
+    """Decide how to put ``environment`` back on the version promoted there before the current one."""
     current = deploy.read_pin(root, environment)
     if current is None:
         raise ReleaseError(f"{environment} runs nothing yet: there is nothing to roll back")
@@ -341,24 +362,57 @@ def rollback(root: Path, environment: str, say: Say) -> deploy.Pin:
         raise ReleaseError(f"no earlier version was promoted to {environment}: nothing to roll back to")
     previous = max(earlier, key=lambda v: v.tags[promoted_key])
     pin = deploy.Pin(**json.loads(previous.tags[PIN_TAG.format(environment=environment)]))
-    path = deploy.write_pin(root, environment, pin)
-    registry.set_alias(previous, environment)
-    registry.set_tags(registry.get(current.model_version), {rolled_key: _now()})
-    say(f"rolled {environment} back from v{current.model_version} to {previous.label}: {pin.describe()}")
-    say(f"wrote {path.relative_to(root)}; alias {environment} -> v{previous.number}")
-    return pin
+    summary = f"rolled {environment} back from v{current.model_version} to {previous.label}"
+    return Move(environment, previous, pin, "rollback", ((current.model_version, {rolled_key: _now()}),), summary)
 
 
-def commit(root: Path, environment: str, pin: deploy.Pin, action: str = "deploy") -> str:
+@dataclass(frozen=True)
+class Move:
+    """A decided change of what an environment runs: the pin, then the registry's side of it."""
+
+    environment: str
+    version: registry.Version  # its alias ``environment`` follows the pin
+    pin: deploy.Pin
+    action: str  # "deploy" or "rollback": the commit message's verb
+    tags: tuple[tuple[str, dict[str, str]], ...]  # (version number, tags) recorded once the pin has landed
+    summary: str
+
+
+def apply(root: Path, move: Move, say: Say, *, commit: bool = False, push: str | None = None) -> deploy.Pin:
+    """Write the pin; commit it (and push it to ``push``, a git remote); only then move the alias and record the tags.
+
+    The registry follows git, never the other way round: when the push is refused for good, the alias
+    stays where the pin on ``main`` says, and the next promote or rollback finds them agreeing.
+    """
+    path = deploy.write_pin(root, move.environment, move.pin)
+    say(f"{move.summary}: {move.pin.describe()}")
+    say(f"wrote {path.relative_to(root)}")
+    if commit or push:
+        say(f"committed {commit_pin(root, move.environment, move.pin, move.action)}")
+    if push:
+        try:
+            landed = git.push_rebased(root, push, "main")
+        except git.GitError as exc:
+            raise ReleaseError(f"the pin did not reach {push}/main, so the registry was left as it was: {exc}") from exc
+        say(f"pushed to {push}/main: {landed}")
+    registry.set_alias(move.version, move.environment)
+    for number, tags in move.tags:
+        registry.set_tags(registry.get(number), tags)
+    say(f"alias {move.environment} -> v{move.version.number}")
+    return move.pin
+
+
+def commit_pin(root: Path, environment: str, pin: deploy.Pin, action: str = "deploy") -> str:
     """Commit the environment's overlay alone (deployment is a commit); return "<hash>: <message>"."""
-    path = deploy.overlay(root, environment).relative_to(root)
+    path = str(deploy.overlay(root, environment).relative_to(root))
     message = f"{action}({environment}): {pin.model_name} v{pin.model_version} ({pin.bento_tag})"
-    for args in (["add", str(path)], ["commit", "-m", message, "--", str(path)]):
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise ReleaseError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-    return f"{head.stdout.strip()[:12]}: {message}"
+    try:
+        git.git(root, "add", path)
+        git.git(root, "commit", "-m", message, "--", path)
+        head = git.rev_parse(root, "HEAD")
+    except git.GitError as exc:
+        raise ReleaseError(str(exc)) from exc
+    return f"{head[:12]}: {message}"
 
 
 def smoke_built(version: registry.Version, bento_tag: str, say: Say) -> str:
@@ -378,7 +432,16 @@ class Released:
     pin: deploy.Pin | None
 
 
-def release(root: Path, params: Params, say: Say, *, image: str | None = None, pin: bool = True) -> Released:
+def release(
+    root: Path,
+    params: Params,
+    say: Say,
+    *,
+    image: str | None = None,
+    pin: bool = True,
+    commit: bool = False,
+    push: str | None = None,
+) -> Released:
     """The local chain: register, package, serve the built Bento on loopback, smoke-test it, pin staging.
 
     With ``pin=False`` it stops before the pin, for CI to containerize in between.
@@ -386,7 +449,10 @@ def release(root: Path, params: Params, say: Say, *, image: str | None = None, p
     version = register(root, params, say)
     tag = package(root, version, say)
     record_smoke(version, tag, smoke_built(version, tag, say))
-    staged = promote(root, "staging", say, version_number=version.number, bento_tag=tag, image=image) if pin else None
+    staged = None
+    if pin:
+        move = promote(root, "staging", version_number=version.number, bento_tag=tag, image=image)
+        staged = apply(root, move, say, commit=commit, push=push)
     return Released(registry.get(version.number), tag, staged)
 
 
@@ -394,14 +460,19 @@ def release(root: Path, params: Params, say: Say, *, image: str | None = None, p
 
 
 def containerize_command(bento_tag: str, image: str, metadata_file: Path) -> list[str]:
-    """``bentoml containerize`` with buildx: push to ``image:<bento version>``, layer cache in the Actions cache."""
+    """``bentoml containerize`` with buildx: push to ``image:<bento version>``, layers cached in the image repository.
+
+    The cache is ``image:buildcache`` (a registry cache), not the Actions cache: ``type=gha`` needs the
+    runtime token that Actions gives to JavaScript actions only, never to a ``run:`` step like this one.
+    """
     version = bento_tag.partition(":")[2]
     if not version:
         raise ReleaseError(f"{bento_tag!r} is not a Bento tag (name:version)")
+    cache = f"type=registry,ref={image}:buildcache"
     return [
         *(sys.executable, "-m", "bentoml", "containerize", bento_tag, "--backend", "buildx"),
         *("--image-tag", f"{image}:{version}"),
-        *("--opt", "push", "--opt", "cache-from=type=gha", "--opt", "cache-to=type=gha,mode=max"),
+        *("--opt", "push", "--opt", f"cache-from={cache}", "--opt", f"cache-to={cache},mode=max"),
         *("--opt", f"metadata-file={metadata_file}"),
     ]
 

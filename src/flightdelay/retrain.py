@@ -1,18 +1,20 @@
 """Continuous training: when the monitor says so, propose a retrained model through the reviewed PR flow.
 
-The retraining PR carries exactly the new ``data.dvc`` (the next month of data): the PR loop then
-reproduces, reports and gates it, and a merge goes through the release loop. One issue, labelled
+The retraining PR carries the new ``data.dvc`` (the next month of data) and the pipeline reproduced on it
+(``dvc.lock`` and ``reports/``), as any data PR must: the PR loop then reproduces, reports and gates it
+(and fails when its committed outputs differ from the reproduction), and a merge goes through the release
+loop with a clean tree. One issue, labelled
 ``model-monitor``, carries the monitor's latest digest and is updated rather than opened again.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flightdelay.io import dvc, sample
+from flightdelay.io import dvc, git, sample
 from flightdelay.io.drift_report import MARKER
 from flightdelay.io.github import Client
 
@@ -54,12 +56,14 @@ def propose(
     say: Say,
     *,
     pointer: Path = Path("data.dvc"),
+    outputs: Sequence[Path] = (),
     base: str = "main",
     remote: str = "origin",
 ) -> Proposal:
-    """Branch, add the month to ``data.dvc``, push, and open or update the PR and the issue."""
+    """Branch, add the month to ``data.dvc``, reproduce, commit it with ``dvc.lock`` and the git-tracked
+    ``outputs``, push, and open or update the PR and the issue."""
     if _git(root, "status", "--porcelain", "--untracked-files=no"):
-        raise RetrainError("the working tree has uncommitted changes; the retraining PR must carry data.dvc alone")
+        raise RetrainError("the working tree has uncommitted changes; the retraining PR must carry the new data alone")
     name = f"{sample.SAMPLE_YEAR}-{month:02d}"
     branch = f"retrain/{name}"
     start = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
@@ -71,22 +75,27 @@ def propose(
             dvc.add_month(root, pointer, month)
         except (dvc.DvcError, sample.SampleError) as exc:
             raise RetrainError(str(exc)) from exc
+        say(f"reproducing the pipeline with {name} (dvc repro)")
+        try:
+            dvc.run("repro", cwd=root)
+        except dvc.DvcError as exc:
+            raise RetrainError(f"the pipeline failed on the data with {name}; nothing was pushed:\n{exc}") from exc
         if dvc.default_remote(root):
-            dvc.run("push", str(pointer), cwd=root)  # so the PR's CI can pull the new month
-        _git(root, "add", str(pointer))
-        _git(
-            root,
-            "commit",
-            "-m",
-            f"data: add {name} for retraining (the model monitor flagged drift)",
-            "--",
-            str(pointer),
-        )
+            # The new month for the PR's CI, the outputs and run-cache for the release after the merge.
+            dvc.run("push", cwd=root)
+            dvc.run("push", "--run-cache", cwd=root)
+        try:
+            changed = [str(pointer), *git.changed(root, ["dvc.lock", *outputs])]
+        except git.GitError as exc:
+            raise RetrainError(str(exc)) from exc
+        _git(root, "add", "--", *changed)
+        _git(root, "commit", "-m", f"data: add {name} for retraining (the model monitor flagged drift)")
         _git(root, "push", "--force", remote, f"{branch}:{branch}")  # the bot owns the branch
     finally:
+        _git(root, "reset", "--quiet", "--hard")  # a failed repro leaves outputs changed; git's side first
         _git(root, "checkout", "--quiet", start)
-        # The month's files stay in data/raw (outside git); check the recorded data out again.
-        dvc.run("checkout", "--force", str(pointer), cwd=root)
+        # The month's files and the retrained outputs stay out of git: check the recorded ones out again.
+        dvc.run("checkout", "--force", cwd=root)
     title = f"Retrain on {name}: the model monitor flagged drift"
     body = (
         f"The scheduled model monitor flagged the data of {name}; this PR adds it to `data.dvc` so the PR loop "

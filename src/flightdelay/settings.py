@@ -30,6 +30,11 @@ class Paths(_Frozen):
     slices: Path
     plots: Path
 
+    @property
+    def committed(self) -> tuple[Path, ...]:
+        """The outputs git tracks beside ``dvc.lock`` (DVC caches the rest): a PR commits them reproduced."""
+        return (self.validation_report, self.metrics, self.slices, self.plots)
+
 
 class Ingest(_Frozen):
     """When the prediction is made: this many minutes before the scheduled departure."""

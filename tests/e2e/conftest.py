@@ -118,3 +118,39 @@ def reduced(tmp_path_factory: pytest.TempPathFactory) -> Project:
 def scenario(reduced: Project, tmp_path: Path) -> Project:
     """A fresh clone of the reduced project sharing its DVC cache, with the data checked out."""
     return clone_sharing_cache(reduced, tmp_path)
+
+
+def lower_gate(project: Project) -> None:
+    """A gate that three months of data can meet (the real gate is for the full sample)."""
+    params = project.path / "params.yaml"
+    params.write_text(
+        params.read_text()
+        .replace("test.roc_auc: 0.70", "test.roc_auc: 0.55")
+        .replace("test.pr_auc: 0.35", "test.pr_auc: 0.2")
+    )
+
+
+def publish(reduced: Project, tmp: Path) -> tuple[Project, Path]:
+    """The reduced template as its GitHub repository holds it, with ``origin`` a local bare repository.
+
+    The gate is lowered for three months, and ``.python-version`` names this machine's Python, which the
+    workflows' setup-python step then finds in act's tool cache (it would download any other).
+    """
+    project = clone_sharing_cache(reduced, tmp)
+    lower_gate(project)
+    (project.path / ".python-version").write_text(f"{sys.version_info.major}.{sys.version_info.minor}\n")
+    project.git("commit", "--quiet", "-am", "gate for the reduced sample; this machine's Python")
+    origin = tmp / "origin.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(origin)], check=True)
+    project.git("remote", "set-url", "origin", str(origin))
+    project.git("push", "--quiet", "origin", "HEAD:refs/heads/main")
+    project.git("fetch", "--quiet", "origin")
+    return project, origin
+
+
+def origin_log(origin: Path, ref: str = "main") -> list[str]:
+    """Commit subjects on ``ref`` of a bare repository, newest first."""
+    done = subprocess.run(
+        ["git", "--git-dir", str(origin), "log", "--format=%s", ref], capture_output=True, text=True, check=True
+    )
+    return done.stdout.splitlines()

@@ -1,4 +1,4 @@
-"""Continuous training against real git, real DVC and the local GitHub API: one PR, one issue, data.dvc alone."""
+"""Continuous training against real git, real DVC and the local GitHub API: one PR, one issue, the data reproduced."""
 
 from __future__ import annotations
 
@@ -29,16 +29,19 @@ def test_drift_opens_one_retraining_pr_and_one_issue_and_updates_them(scenario: 
     said: list[str] = []
     with serve() as (url, state):
         client = Client(api_url=url, repository="acme/flightdelay", token=TOKEN)
+        outputs = [Path("reports")]
         first = retrain.propose(
-            scenario.path, client, 4, f"{MARKER}\n## Model monitor: drift\n", said.append, base=base
+            scenario.path, client, 4, f"{MARKER}\n## Model monitor: drift\n", said.append, outputs=outputs, base=base
         )
         # The tree is back where it was: same commit, recorded data checked out, nothing to commit.
         assert scenario.git("rev-parse", "HEAD").strip() == head
         assert scenario.git("status", "--porcelain") == ""
         assert "Data and pipelines are up to date" in scenario.dvc("status", "data.dvc").stdout
-        # The PR's diff is exactly the new data.dvc.
+        # The PR carries the new data.dvc and the pipeline reproduced on it, nothing else.
         changed = scenario.git("diff", "--name-only", f"{base}..{first.branch}").split()
-        assert (first.branch, changed) == ("retrain/2013-04", ["data.dvc"])
+        assert first.branch == "retrain/2013-04"
+        assert {"data.dvc", "dvc.lock", "reports/metrics.json"} <= set(changed), changed
+        assert all(name in ("data.dvc", "dvc.lock") or name.startswith("reports/") for name in changed), changed
         pushed = subprocess.run(
             ["git", "--git-dir", str(tmp_path / "origin.git"), "rev-parse", first.branch],
             capture_output=True,
@@ -49,9 +52,21 @@ def test_drift_opens_one_retraining_pr_and_one_issue_and_updates_them(scenario: 
         recorded = (yaml.safe_load(scenario.git("show", f"{ref}:data.dvc"))["outs"][0] for ref in (base, first.branch))
         before, after = recorded
         assert after["nfiles"] == before["nfiles"] + 2  # the month's flights and weather
+        # Merged as it is, the release finds nothing to reproduce: the committed dvc.lock is the reproduction.
+        scenario.git("checkout", "--quiet", first.branch)
+        scenario.dvc("checkout", "--force")
+        assert "Data and pipelines are up to date" in scenario.dvc("status").stdout
+        scenario.git("checkout", "--quiet", base)
+        scenario.dvc("checkout", "--force")
         # Again, with a newer digest: the same PR and the same issue, updated.
         second = retrain.propose(
-            scenario.path, client, 4, f"{MARKER}\n## Model monitor: still drifting\n", said.append, base=base
+            scenario.path,
+            client,
+            4,
+            f"{MARKER}\n## Model monitor: still drifting\n",
+            said.append,
+            outputs=outputs,
+            base=base,
         )
         assert (second.pull, second.issue) == (first.pull, first.issue)
         assert len(state.pulls) == 1 and len(state.issues) == 1
@@ -63,11 +78,12 @@ def test_drift_opens_one_retraining_pr_and_one_issue_and_updates_them(scenario: 
             issue["body"].startswith(MARKER) and f"#{first.pull}" in issue["body"] and "still drifting" in issue["body"]
         )
         assert [label["name"] for label in issue["labels"]] == ["model-monitor"]
-    assert said[:2] == [
+    api = [line for line in said if not line.startswith("reproducing")]
+    assert api[:2] == [
         f"created PR #{first.pull} from retrain/2013-04: {pull['html_url']}",
         f"created issue #{first.issue}",
     ]
-    assert said[2].startswith(f"updated PR #{first.pull}") and said[3] == f"updated issue #{first.issue}"
+    assert api[2].startswith(f"updated PR #{first.pull}") and api[3] == f"updated issue #{first.issue}"
 
 
 def test_the_scheduled_command_monitors_the_next_month_and_proposes(scenario: Project, tmp_path: Path) -> None:
@@ -103,7 +119,7 @@ def test_a_dirty_tree_is_refused_before_anything_is_pushed(scenario: Project, tm
     with serve() as (url, state):
         client = Client(api_url=url, repository="acme/flightdelay", token=TOKEN)
         try:
-            retrain.propose(scenario.path, client, 4, MARKER, lambda _: None)
+            retrain.propose(scenario.path, client, 4, MARKER, lambda _: None, outputs=[Path("reports")])
         except retrain.RetrainError as exc:
             assert "uncommitted changes" in str(exc)
         else:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Project, clone, clone_sharing_cache, environment
+from tests.e2e.conftest import Project, clone, clone_sharing_cache, environment, lower_gate
 
 pytestmark = pytest.mark.slow
 
@@ -18,12 +18,7 @@ pytestmark = pytest.mark.slow
 def main_branch(reduced: Project, tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The reduced template with a gate its three months can meet (the real gate is for the full data)."""
     project = clone_sharing_cache(reduced, tmp_path_factory.mktemp("pr-main"))
-    params = project.path / "params.yaml"
-    params.write_text(
-        params.read_text()
-        .replace("test.roc_auc: 0.70", "test.roc_auc: 0.55")
-        .replace("test.pr_auc: 0.35", "test.pr_auc: 0.2")
-    )
+    lower_gate(project)
     project.git("commit", "--quiet", "-am", "gate for the reduced sample")
     return project
 
@@ -40,8 +35,13 @@ def open_pr(project: Project, change: Callable[[Path], None], message: str) -> N
     project.git("commit", "--quiet", "-m", message)
 
 
-def report(project: Project) -> tuple[int, str, dict[str, object]]:
+def report(project: Project, *, commit_outputs: bool = True) -> tuple[int, str, dict[str, object]]:
+    """Reproduce as CI does, then report. The author commits the reproduced outputs (``dvc.lock``, ``reports/``)
+    with the change; reproduction is deterministic, so committing CI's own reproduction stands for that."""
     project.cli("repro", check=False)
+    if commit_outputs and project.git("status", "--porcelain", "--", "dvc.lock", "reports"):
+        project.git("add", "dvc.lock", "reports")
+        project.git("commit", "--quiet", "-m", "dvc repro")
     done = project.cli("pr-report", "--base", "origin/main", check=False)
     pipeline = json.loads((project.path / "build/pr-report/pipeline.json").read_text())
     written = (project.path / "build/pr-report/report.md").read_text()
@@ -153,3 +153,16 @@ def test_regression_past_the_gate_fails_and_names_the_metric(repo: Project) -> N
     assert re.search(
         r"- test\.roc_auc got worse by 0\.\d{4} \(0\.\d{4} -> 0\.\d{4}\), more than the allowed 0\.01", text
     ), text
+
+
+def test_pr_without_its_reproduced_outputs_fails_and_says_what_to_commit(repo: Project) -> None:
+    """Merged, a PR whose dvc.lock and metrics differ from the reproduction would leave main dirty for the release."""
+    open_pr(
+        repo, lambda p: edit(p / "params.yaml", "max_iter: 300", "max_iter: 150"), "fewer trees, outputs not committed"
+    )
+    code, text, _ = report(repo, commit_outputs=False)
+    assert code == 1
+    assert "## ❌ Quality gate failed" in text
+    failure = next(line for line in text.splitlines() if "committed pipeline outputs differ" in line)
+    assert "`dvc.lock`" in failure and "`reports/metrics.json`" in failure, failure
+    assert "run `dvc repro` and commit them" in failure

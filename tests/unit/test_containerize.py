@@ -10,15 +10,16 @@ import pytest
 from flightdelay import release
 
 
-def test_the_containerize_command_pushes_the_bento_version_with_the_actions_cache(tmp_path: Path) -> None:
+def test_the_containerize_command_pushes_the_bento_version_with_a_registry_cache(tmp_path: Path) -> None:
+    """``type=gha`` would need the Actions runtime token, which a ``run:`` step never has."""
     command = release.containerize_command("flightdelay-service:v3-01234567", "ghcr.io/acme/fd", tmp_path / "m.json")
     assert command[command.index("containerize") + 1] == "flightdelay-service:v3-01234567"
     assert command[command.index("--image-tag") + 1] == "ghcr.io/acme/fd:v3-01234567"
     options = [command[i + 1] for i, part in enumerate(command) if part == "--opt"]
     assert options == [
         "push",
-        "cache-from=type=gha",
-        "cache-to=type=gha,mode=max",
+        "cache-from=type=registry,ref=ghcr.io/acme/fd:buildcache",
+        "cache-to=type=registry,ref=ghcr.io/acme/fd:buildcache,mode=max",
         f"metadata-file={tmp_path / 'm.json'}",
     ]
 

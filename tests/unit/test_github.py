@@ -79,9 +79,10 @@ def test_bad_token_fails_clearly(
     assert "HTTP 401: Bad credentials" in capsys.readouterr().err
 
 
-def test_refuses_a_report_for_another_head(api: fake_github.State, tmp_path: Path) -> None:
+def test_a_report_for_another_head_is_not_posted(api: fake_github.State, tmp_path: Path) -> None:
+    """A newer push superseded the run: nothing is posted, and nothing failed (the newer run posts)."""
     api.pulls[7] = {"number": 7, "head": {"sha": "c" * 40}}
-    assert post(tmp_path, "report", "--expect-head-sha", "d" * 40) == 1
+    assert post(tmp_path, "report", "--expect-head-sha", "d" * 40) == 0
     assert 7 not in api.comments
     assert post(tmp_path, "report", "--expect-head-sha", "c" * 40) == 0
 

@@ -72,6 +72,12 @@ class ReportInput:
     base_slices: Mapping[str, Any] | None = None
     plots: list[str] = field(default_factory=list)
     run_url: str | None = None
+    # Outputs the PR committed that differ from what CI reproduced: merged, they would break the release.
+    uncommitted: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed and (self.pipeline is None or self.pipeline.ok) and not self.uncommitted
 
 
 def _fmt(value: Any) -> str:
@@ -213,12 +219,19 @@ def _pipeline(report: ReportInput) -> list[str]:
 def render(report: ReportInput) -> str:
     """The whole comment; the first line is the hidden marker that finds it again."""
     verdict = report.verdict
-    ok = verdict.passed and (report.pipeline is None or report.pipeline.ok)
+    ok = report.passed
     head = "✅ Quality gate passed" if ok else "❌ Quality gate failed"
     lines = [MARKER, f"## {head}", ""]
     if report.pipeline is not None and not report.pipeline.ok:
         failed = [s.stage for s in report.pipeline.stages if s.status == "failed"]
         lines.append(f"- the pipeline failed at stage **{failed[0] if failed else 'unknown'}**")
+    if report.uncommitted:
+        files = ", ".join(f"`{name}`" for name in report.uncommitted)
+        tops = " ".join(sorted({name.split("/")[0] for name in report.uncommitted}))
+        lines.append(
+            f"- the committed pipeline outputs differ from what CI reproduced ({files}): run `dvc repro` and "
+            f"commit them (`git add {tops} && git commit`), or the release after the merge finds a dirty tree"
+        )
     lines += [f"- {failure}" for failure in verdict.failures]
     if ok:
         lines.append(f"- {verdict.checked} gate rule(s) checked, all passed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -179,8 +180,8 @@ def count_rows(root: Path, md5: str) -> int | None:
 def cache_revision(root: Path, rev: str, pointer: Path) -> None:
     """Put the data that ``pointer`` records at ``rev`` into this project's cache.
 
-    A temporary git worktree at ``rev`` shares the cache; there ``get_data`` fetches it from the
-    remote or writes and hashes the sample, so both versions can be compared file by file.
+    A temporary git worktree at ``rev`` shares the cache; there the data is fetched from the remote or,
+    failing that, the sample is written and hashed, so both versions can be compared file by file.
     """
     with tempfile.TemporaryDirectory(prefix="base-") as tmp:
         tree = Path(tmp) / "tree"
@@ -188,9 +189,12 @@ def cache_revision(root: Path, rev: str, pointer: Path) -> None:
         try:
             cache = cache_object(root, "00").parents[2]
             run("cache", "dir", "--local", str(cache), cwd=tree)
+            recorded = str(tracked(tree / pointer).get("md5", ""))
             if default_remote(tree):
-                run("fetch", str(pointer), cwd=tree)
-            else:
+                with contextlib.suppress(DvcError):
+                    run("fetch", str(pointer), cwd=tree)  # exits 0 even when the remote lacks the files
+            if not cache_object(root, recorded).is_file():
+                # No remote, none this job may read (a fork's PR), or the data was never pushed: the sample may do.
                 seed(tree, pointer)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)

@@ -168,12 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         body = args.body_file.read_text(encoding="utf-8")
         client = Client.from_environment()
-        if args.expect_head_sha and client.head_sha(pr) != args.expect_head_sha:
-            print(
-                f"error: PR #{pr}'s head is not {args.expect_head_sha}; not posting a report for another commit",
-                file=sys.stderr,
-            )
-            return 1
+        if args.expect_head_sha and (head := client.head_sha(pr)) != args.expect_head_sha:
+            # A newer push superseded this run; its own run will post. Nothing failed.
+            print(f"not posting: PR #{pr}'s head is {head}, this report is for {args.expect_head_sha}")
+            return 0
         action, comment_id = client.upsert_comment(pr, body)
     except (OSError, GitHubError) as exc:
         print(f"error: {exc}", file=sys.stderr)

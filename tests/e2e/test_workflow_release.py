@@ -1,0 +1,140 @@
+"""release.yml, promote.yml and rollback.yml, executed by act against a real `mlflow server` and a bare `origin`.
+
+The containerize steps need a Docker engine, which this machine lacks: the runs set the repository
+variable ``CONTAINERIZE=false``, which leaves them out (the pin then names the image tag, no digest).
+GitHub runs them; everything else in these workflows runs here as it would there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flightdelay import deploy, registry
+from tests.act import REPOSITORY, Act, Run
+from tests.e2e.conftest import Project, clone, environment, origin_log, publish
+from tests.fake_github import serve
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tracking(tmp_path: Path) -> Iterator[str]:
+    """A real `mlflow server` on loopback (SQLite and local artifacts), shared by every run of a test."""
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    store = tmp_path / "mlflow-home"
+    store.mkdir()
+    try:
+        with registry.connect(store) as url:
+            yield url
+    finally:
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def aliases() -> dict[str, str | None]:
+    held = {alias: registry.by_alias(alias) for alias in registry.ALIASES}
+    return {alias: version.number if version else None for alias, version in held.items()}
+
+
+def push_event(project: Project) -> dict[str, Any]:
+    head = project.git("rev-parse", "HEAD").strip()
+    return {"ref": "refs/heads/main", "after": head, "repository": {"full_name": REPOSITORY, "default_branch": "main"}}
+
+
+def dispatch_event() -> dict[str, Any]:
+    return {"inputs": {}, "ref": "refs/heads/main", "repository": {"full_name": REPOSITORY, "default_branch": "main"}}
+
+
+def sync(project: Project) -> None:
+    """The next run starts from origin's main, as a new job's checkout would."""
+    project.git("pull", "--quiet", "--ff-only", "origin", "main")
+
+
+def ok(run: Run) -> Run:
+    assert run.returncode == 0, run.output[-8000:]
+    return run
+
+
+def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
+    reduced: Project, tmp_path: Path, tracking: str
+) -> None:
+    project, origin = publish(reduced, tmp_path)
+    variables = {"MLFLOW_TRACKING_URI": tracking, "CONTAINERIZE": "false"}
+    with serve() as (api, _):
+        act = Act.prepare(project.path, tmp_path, api)
+
+        # 1. A merge to main: reproduce, gate, model tests, register, build, smoke, pin staging, push.
+        run = ok(act.run("push", "release.yml", push_event(project), variables=variables))
+        assert run.step("Containerize and push the Bento") == "skipped"  # no Docker engine here
+        assert "answered 25 golden requests as recorded" in run.output
+        subjects = origin_log(origin)
+        assert subjects[0].startswith("deploy(staging): flight-delay v1 (flightdelay-service:v1-"), subjects
+        assert aliases() == {"candidate": "1", "staging": "1", "production": None}
+        sync(project)
+
+        # 2. Someone merges to main while the promotion waits: its push is rejected, rebased and retried.
+        other = clone(origin, tmp_path / "other", environment(tmp_path))
+        (other.path / "NOTES.md").write_text("a change merged meanwhile\n")
+        other.git("add", "NOTES.md")
+        other.git("commit", "--quiet", "-m", "a change merged meanwhile")
+        other.git("push", "--quiet", "origin", "HEAD:main")
+        ok(act.run("workflow_dispatch", "promote.yml", dispatch_event(), variables=variables))
+        assert origin_log(origin)[:2] == [
+            subjects[0].replace("deploy(staging)", "deploy(production)"),
+            "a change merged meanwhile",
+        ]
+        assert aliases()["production"] == "1"
+        sync(project)
+
+        # 3. A second version reaches staging (the same code path, run here directly to save a job).
+        project.env["MLFLOW_TRACKING_URI"] = tracking
+        project.env["BENTOML_HOME"] = str(tmp_path / "bentoml")
+        released = project.cli("release", "--push", "origin")
+        assert "pushed to origin/main" in released.stdout
+        sync(project)
+
+        # 4. Production takes it; 5. a rollback puts v1 back, pin and alias together.
+        ok(act.run("workflow_dispatch", "promote.yml", dispatch_event(), variables=variables))
+        assert aliases()["production"] == "2"
+        sync(project)
+        ok(act.run("workflow_dispatch", "rollback.yml", dispatch_event(), variables=variables))
+        assert origin_log(origin)[0].startswith("rollback(production): flight-delay v1 ")
+        assert aliases()["production"] == "1"
+        sync(project)
+        production = deploy.read_pin(project.path, "production")
+        assert production is not None and production.model_version == "1"
+
+        # 6. When the push is refused for good, the alias stays where main's pin says.
+        hook = origin / "hooks" / "pre-receive"
+        hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
+        hook.chmod(0o755)
+        before = origin_log(origin)
+        refused = act.run("workflow_dispatch", "promote.yml", dispatch_event(), variables=variables)
+        assert refused.returncode != 0
+        assert "the pin did not reach origin/main, so the registry was left as it was" in refused.output
+        assert origin_log(origin) == before
+        assert aliases()["production"] == "1"
+        hook.unlink()
+
+        # 7. A dispatch from any other branch is refused before anything runs.
+        project.git("checkout", "--quiet", "-b", "feature")
+        refused = act.run("workflow_dispatch", "rollback.yml", dispatch_event() | {"ref": "refs/heads/feature"})
+        assert refused.returncode != 0
+        assert "rollbacks run from main only, not refs/heads/feature" in refused.output
+        assert refused.step("Put production back") == "skipped"
+        assert origin_log(origin) == before
+
+
+def test_pin_pushes_are_serialised_and_go_to_the_runners_origin() -> None:
+    """Release, promote and rollback all push pins to main: one group, never cancelled half-way, no hard-coded host."""
+    workflows = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+    for name in ("release.yml", "promote.yml", "rollback.yml"):
+        text = (workflows / name).read_text()
+        assert "concurrency:\n  group: deploy-pins\n  cancel-in-progress: false\n" in text, name
+    for path in workflows.glob("*.yml"):
+        assert "github.com/${GITHUB_REPOSITORY}" not in path.read_text(), path.name
