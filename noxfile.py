@@ -76,10 +76,17 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
-    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    github = ROOT / ".github"
+    workflows = sorted(str(p) for p in (github / "workflows").glob("*.yml"))
+    actions = sorted(str(p) for p in (github / "actions").glob("*/action.yml"))
     if workflows:
         session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
-        session.run("zizmor", "--offline", "--min-severity=low", *workflows)
+    if actions:
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-actions", *actions)
+    if (github / "dependabot.yml").is_file():
+        session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", str(github / "dependabot.yml"))
+    if workflows or actions:
+        session.run("zizmor", "--offline", "--min-severity=low", *workflows, *actions)
     session.run("flightdelay", "deploy-check")  # overlays rendered and validated against the Kubernetes schemas
 
 
