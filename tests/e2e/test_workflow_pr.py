@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from flightdelay.io.github import trusted_comment
 from tests.act import REPOSITORY, Act, Run
 from tests.e2e.conftest import Project, publish
 from tests.fake_github import TOKEN, State, serve
@@ -57,6 +58,10 @@ def pull_request_event(head: str, head_repository: str = REPOSITORY) -> dict[str
     }
 
 
+def run_url(run_id: int) -> str:
+    return f"https://github.com/{REPOSITORY}/actions/runs/{run_id}"
+
+
 def workflow_run_event(run_id: int, head: str, conclusion: str) -> dict[str, Any]:
     return {
         "action": "completed",
@@ -66,6 +71,7 @@ def workflow_run_event(run_id: int, head: str, conclusion: str) -> dict[str, Any
             "event": "pull_request",
             "conclusion": conclusion,
             "head_sha": head,
+            "html_url": run_url(run_id),
         },
         "repository": {"full_name": REPOSITORY, "default_branch": "main"},
     }
@@ -121,7 +127,8 @@ def test_a_params_pr_reports_then_a_failing_push_fails_the_check_and_updates_the
     comment(act, state, 101, first, "success")
     (posted,) = state.comments[PR]
     assert posted["user"]["login"] == "github-actions[bot]"
-    assert posted["body"] == report
+    assert posted["body"] == trusted_comment(report, run_url(101), "success")
+    assert "**The check of this commit ✅ succeeded**" in posted["body"]
 
     # 3. A second push that cripples the model: the check fails, the artifact is still complete.
     edit(project.path / "params.yaml", "max_iter: 150", "max_iter: 1")
@@ -138,13 +145,13 @@ def test_a_params_pr_reports_then_a_failing_push_fails_the_check_and_updates_the
     # 4. Its comment run updates the same comment in place.
     comment(act, state, 102, second, "failure")
     (updated,) = state.comments[PR]
-    assert updated["id"] == posted["id"] and updated["body"] == failed
+    assert updated["id"] == posted["id"] and updated["body"] == trusted_comment(failed, run_url(102), "failure")
 
     # 5. A late comment run for the first push (no longer the PR's head) posts nothing.
     late = comment(act, state, 101, first, "success")
     assert "not posting" in late.output
     (unchanged,) = state.comments[PR]
-    assert unchanged["body"] == failed
+    assert unchanged["body"] == updated["body"]
 
 
 def test_a_fork_data_pr_takes_the_sample_pushes_nothing_and_still_reports(

@@ -1,5 +1,9 @@
 """release.yml, promote.yml and rollback.yml, executed by act against a real `mlflow server` and a bare `origin`.
 
+The project is the template itself on the full sample (the model tests that gate registration are
+written for it), with a local DVC remote that holds the data and the run-cache, as a PR's run leaves
+them: the release job pulls, and `dvc repro` restores the stages instead of retraining.
+
 The containerize steps need a Docker engine, which this machine lacks: the runs set the repository
 variable ``CONTAINERIZE=false``, which leaves them out (the pin then names the image tag, no digest).
 GitHub runs them; everything else in these workflows runs here as it would there.
@@ -8,6 +12,8 @@ GitHub runs them; everything else in these workflows runs here as it would there
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +22,8 @@ import pytest
 
 from flightdelay import deploy, registry
 from tests.act import REPOSITORY, Act, Run
-from tests.e2e.conftest import Project, clone, environment, origin_log, publish
+from tests.conftest import ROOT
+from tests.e2e.conftest import Project, clone, clone_template, environment, origin_log
 from tests.fake_github import serve
 
 pytestmark = pytest.mark.slow
@@ -60,10 +67,48 @@ def ok(run: Run) -> Run:
     return run
 
 
-def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
-    reduced: Project, tmp_path: Path, tracking: str
-) -> None:
-    project, origin = publish(reduced, tmp_path)
+def published_template(tmp: Path) -> tuple[Project, Path]:
+    """The template on its full sample, its DVC remote holding the data and the run-cache, pushed to ``origin``."""
+    project = clone_template(tmp / "repo", environment(tmp))
+    project.dvc("cache", "dir", "--local", str(ROOT / ".dvc" / "cache"))  # the outputs `nox -s tests` reproduced
+    project.dvc("checkout")
+    project.dvc("remote", "add", "--default", "storage", str(tmp / "dvc-remote"))
+    project.dvc("push")
+    project.dvc("push", "--run-cache")
+    (project.path / ".python-version").write_text(f"{sys.version_info.major}.{sys.version_info.minor}\n")
+    project.git("commit", "--quiet", "-am", "the DVC remote; this machine's Python")
+    origin = tmp / "origin.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(origin)], check=True)
+    project.git("remote", "set-url", "origin", str(origin))
+    project.git("push", "--quiet", "origin", "HEAD:refs/heads/main")
+    return project, origin
+
+
+def refusals(act: Act, project: Project, origin: Path, variables: dict[str, str]) -> None:
+    """A push that origin refuses leaves the alias alone; a dispatch from another branch runs nothing."""
+    # 6. When the push is refused for good, the alias stays where main's pin says.
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = origin_log(origin)
+    refused = act.run("workflow_dispatch", "promote.yml", dispatch_event(), variables=variables)
+    assert refused.returncode != 0
+    assert "the pin did not reach origin/main, so the registry was left as it was" in refused.output
+    assert origin_log(origin) == before
+    assert aliases()["production"] == "1"
+    hook.unlink()
+
+    # 7. A dispatch from any other branch is refused before anything runs.
+    project.git("checkout", "--quiet", "-b", "feature")
+    refused = act.run("workflow_dispatch", "rollback.yml", dispatch_event() | {"ref": "refs/heads/feature"})
+    assert refused.returncode != 0
+    assert "rollbacks run from main only, not refs/heads/feature" in refused.output
+    assert refused.step("Put production back") == "skipped"
+    assert origin_log(origin) == before
+
+
+def test_release_promote_release_promote_rollback_with_main_moving_between_runs(tmp_path: Path, tracking: str) -> None:
+    project, origin = published_template(tmp_path)
     variables = {"MLFLOW_TRACKING_URI": tracking, "CONTAINERIZE": "false"}
     with serve() as (api, _):
         act = Act.prepare(project.path, tmp_path, api)
@@ -71,6 +116,8 @@ def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
         # 1. A merge to main: reproduce, gate, model tests, register, build, smoke, pin staging, push.
         run = ok(act.run("push", "release.yml", push_event(project), variables=variables))
         assert run.step("Containerize and push the Bento") == "skipped"  # no Docker engine here
+        assert "pulled data/raw from DVC remote 'storage'" in run.output
+        assert "Stage 'train' is cached - skipping run" in run.output  # restored from the run-cache
         assert "answered 25 golden requests as recorded" in run.output
         subjects = origin_log(origin)
         assert subjects[0].startswith("deploy(staging): flight-delay v1 (flightdelay-service:v1-"), subjects
@@ -109,25 +156,7 @@ def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
         production = deploy.read_pin(project.path, "production")
         assert production is not None and production.model_version == "1"
 
-        # 6. When the push is refused for good, the alias stays where main's pin says.
-        hook = origin / "hooks" / "pre-receive"
-        hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
-        hook.chmod(0o755)
-        before = origin_log(origin)
-        refused = act.run("workflow_dispatch", "promote.yml", dispatch_event(), variables=variables)
-        assert refused.returncode != 0
-        assert "the pin did not reach origin/main, so the registry was left as it was" in refused.output
-        assert origin_log(origin) == before
-        assert aliases()["production"] == "1"
-        hook.unlink()
-
-        # 7. A dispatch from any other branch is refused before anything runs.
-        project.git("checkout", "--quiet", "-b", "feature")
-        refused = act.run("workflow_dispatch", "rollback.yml", dispatch_event() | {"ref": "refs/heads/feature"})
-        assert refused.returncode != 0
-        assert "rollbacks run from main only, not refs/heads/feature" in refused.output
-        assert refused.step("Put production back") == "skipped"
-        assert origin_log(origin) == before
+        refusals(act, project, origin, variables)
 
 
 def test_pin_pushes_are_serialised_and_go_to_the_runners_origin() -> None:

@@ -110,3 +110,29 @@ def test_unreachable_api_fails_clearly(
     monkeypatch.setenv("GITHUB_TOKEN", fake_github.TOKEN)
     assert post(tmp_path, "report") == 1
     assert "GET http://127.0.0.1:9/repos/octo/flights/issues/7/comments" in capsys.readouterr().err
+
+
+def test_the_header_comes_from_the_event_and_a_forged_verdict_stays_below_it(
+    api: fake_github.State, tmp_path: Path
+) -> None:
+    """A fork controls the artifact: it can write "gate passed" and mention teams, but not the header."""
+    api.pulls[7] = {"number": 7, "head": {"sha": "c" * 40}}
+    forged = f"{MARKER}\n## ✅ Quality gate passed\ncc @acme/ml-platform and @octocat, email a@b.com, `@keep`"
+    url = "https://github.com/octo/flights/actions/runs/42"
+    assert post(tmp_path, forged, "--run-url", url, "--run-conclusion", "failure") == 0
+    (comment,) = api.comments[7]
+    lines = comment["body"].splitlines()
+    assert lines[0] == MARKER
+    assert lines[1].startswith("> **The check of this commit ❌ failed** ([its `pr` run](" + url + "))")
+    assert "## ✅ Quality gate passed" in comment["body"]  # the fork's text, below the header
+    assert "@acme" not in comment["body"] and "@octocat" not in comment["body"]
+    assert "@\u200bacme/ml-platform" in comment["body"]
+    assert "a@b.com" in comment["body"] and "`@keep`" in comment["body"]
+
+
+def test_a_strange_conclusion_or_url_is_not_rendered_as_given(api: fake_github.State, tmp_path: Path) -> None:
+    assert post(tmp_path, "report", "--run-url", "javascript:alert(1)", "--run-conclusion", "**passed**)[x](y") == 0
+    (comment,) = api.comments[7]
+    header = comment["body"].splitlines()[1]
+    assert "javascript" not in header and "**passed**" not in header
+    assert "ended: passedxy" in header

@@ -155,11 +155,45 @@ class Client:
         return "created", int(created["number"]), str(created.get("html_url", ""))
 
 
+_CONCLUSIONS = {
+    "success": "✅ succeeded",
+    "failure": "❌ failed",
+    "cancelled": "⚪ was cancelled",
+    "timed_out": "❌ timed out",
+    "action_required": "⚠️ needs approval",
+    "startup_failure": "❌ failed to start",
+}
+_MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
+
+
+def neutralise(body: str) -> str:
+    """Break every ``@name`` so that a report cannot mention or notify a person or a team."""
+    return _MENTION.sub("@\u200b", body)
+
+
+def trusted_comment(body: str, run_url: str, conclusion: str) -> str:
+    """The report under a header the PR cannot forge: the pr run's own conclusion and link, from GitHub's event.
+
+    Whatever a fork's code wrote into the artifact is data below that header, with its mentions broken.
+    """
+    report = neutralise(body.removeprefix(MARKER).lstrip("\n"))
+    outcome = _CONCLUSIONS.get(conclusion, f"ended: {re.sub(r'[^a-z_]', '', conclusion)[:20] or 'unknown'}")
+    link = run_url if re.fullmatch(r"https?://[\w.:/-]+", run_url) else ""
+    where = f"[its `pr` run]({link})" if link else "its `pr` run"
+    header = (
+        f"> **The check of this commit {outcome}** ({where}). Everything below was produced by that run "
+        "from the PR's own code; only this line comes from the default branch."
+    )
+    return f"{MARKER}\n{header}\n\n{report}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flightdelay.io.github", description=__doc__)
     parser.add_argument("--pr", required=True, help="pull request number")
     parser.add_argument("--body-file", type=Path, required=True, help="the report (markdown)")
     parser.add_argument("--expect-head-sha", help="refuse to post unless the PR's head is this commit")
+    parser.add_argument("--run-url", help="the pr run's URL, from the workflow_run event (trusted header)")
+    parser.add_argument("--run-conclusion", help="the pr run's conclusion, from the workflow_run event")
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[1-9][0-9]{0,9}", args.pr.strip()):
         print(f"error: --pr must be a pull request number, got {args.pr!r}", file=sys.stderr)
@@ -167,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pr = int(args.pr)
     try:
         body = args.body_file.read_text(encoding="utf-8")
+        if args.run_conclusion is not None:
+            body = trusted_comment(body, args.run_url or "", args.run_conclusion)
         client = Client.from_environment()
         if args.expect_head_sha and (head := client.head_sha(pr)) != args.expect_head_sha:
             # A newer push superseded this run; its own run will post. Nothing failed.
