@@ -88,7 +88,7 @@ def bento_model(
 
     params = settings.load(params_file)
     tag = bento.save_model(Path.cwd(), params)
-    pins = bento.write_requirements(Path("src/requirements.txt"))
+    pins = bento.write_requirements(Path.cwd(), Path("src/requirements.txt"))
     Path(bento.TAG_PIN).write_text(f"{tag}\n")
     typer.echo(f"{tag} (pinned in {bento.TAG_PIN}; {pins} packages in src/requirements.txt)")
 

@@ -133,33 +133,41 @@ def _quality(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_log(path: Path) -> pd.DataFrame:
-    """The service's prediction log: one JSON record per line with time, request_id, input and output."""
-    if not path.is_file():
+def read_log(path: Path) -> tuple[pd.DataFrame, int]:
+    """The service's prediction log and its rotated files (``path.N`` ... ``path.1``, ``path``), oldest first.
+
+    One JSON record per line with time, request_id, input and output. A line that is not such a record
+    (the torn last line of a pod that was killed mid-write) is skipped and counted, not fatal: the
+    second value is how many were skipped.
+    """
+    files = serving.rotated(path)
+    if not files:
         raise MonitorError(f"{path}: no such prediction log")
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            records.append(
-                {
-                    "time": float(record["time"]),
-                    "request_id": str(record["request_id"]),
-                    "input": dict(record["input"]),
-                    "delay_probability": float(record["output"]["delay_probability"]),
-                }
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MonitorError(f"{path}:{number}: not a prediction record ({exc})") from exc
+    skipped = 0
+    for file in files:
+        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                records.append(
+                    {
+                        "time": float(record["time"]),
+                        "request_id": str(record["request_id"]),
+                        "input": dict(record["input"]),
+                        "delay_probability": float(record["output"]["delay_probability"]),
+                    }
+                )
+            except (ValueError, KeyError, TypeError):
+                skipped += 1
     if not records:
-        raise MonitorError(f"{path}: the prediction log is empty")
+        raise MonitorError(f"{path}: the prediction log holds no prediction records ({skipped} unreadable lines)")
     log = pd.DataFrame.from_records(records)
     repeated = log["request_id"][log["request_id"].duplicated()].unique()
     if len(repeated):
         raise MonitorError(f"{path}: request ids logged more than once: {', '.join(repeated[:5])}")
-    return log
+    return log, skipped
 
 
 def read_labels(path: Path) -> pd.Series:
@@ -200,7 +208,7 @@ def join_labels(request_ids: pd.Series, arrived: pd.Series, delay_minutes: int) 
 
 def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | None = None) -> Window:
     """The prediction log as a window: features rebuilt from the logged inputs, the logged probabilities."""
-    log = read_log(log_path)
+    log, skipped = read_log(log_path)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp)
         serving.write_bundle(
@@ -221,7 +229,8 @@ def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | N
     labels = None
     if labels_path is not None:
         labels = join_labels(log["request_id"], read_labels(labels_path), params.label.delay_minutes)
-    quality = {"status": "passed", "rows": len(log), "errors": [], "warnings": []}
+    warnings = [{"column": "(log line)", "check": "a prediction record", "rows": skipped}] if skipped else []
+    quality = {"status": "passed", "rows": len(log), "skipped_lines": skipped, "errors": [], "warnings": warnings}
     times = pd.to_datetime(log["time"], unit="s", utc=True)
     return Window(
         f"prediction log {log_path.name}", features, log["delay_probability"].to_numpy(), labels, quality, times

@@ -175,7 +175,10 @@ def package(root: Path, version: registry.Version, say: Say) -> str:
                 raise ReleaseError(f"the BentoML store already holds a different {model_tag}; delete it first")
     (root / bento.TAG_PIN).write_text(f"{model_tag}\n")
     (root / bento.GOLDEN).write_text(json.dumps(golden, indent=1) + "\n")
-    bento.write_requirements(root / "src" / "requirements.txt")
+    try:
+        bento.write_requirements(root, root / "src" / "requirements.txt")
+    except RuntimeError as exc:
+        raise ReleaseError(str(exc)) from exc
     done = subprocess.run(
         [
             sys.executable,

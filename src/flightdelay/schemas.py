@@ -10,6 +10,7 @@ The service's request model is derived from :data:`REQUEST_COLUMNS` of :class:`F
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -327,7 +328,7 @@ def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
     Types, ranges and patterns come from the schema, so changing the schema changes the service's
     contract with it. Unknown fields are rejected; NaN and infinity are not numbers here.
     """
-    from pydantic import ConfigDict, Field, create_model
+    from pydantic import ConfigDict, Field, create_model, model_validator
 
     schema = Flights.to_schema()
     fields: dict[str, Any] = {}
@@ -350,7 +351,16 @@ def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
         if examples:
             json_schema["example"] = examples
 
+    def calendar_date(flight: Any) -> Any:
+        # Each of year, month and day can be in range while the date is not (30 February).
+        try:
+            dt.date(flight.year, flight.month, flight.day)
+        except ValueError as exc:
+            raise ValueError(f"year, month and day are not a calendar date ({exc})") from exc
+        return flight
+
     config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, json_schema_extra=openapi30)
-    model: type[Any] = create_model("Flight", __config__=config, **fields)
+    validators: dict[str, Any] = {"calendar_date": model_validator(mode="after")(calendar_date)}
+    model: type[Any] = create_model("Flight", __config__=config, __validators__=validators, **fields)
     model.__doc__ = "One scheduled departure: the schedule is required, weather and operations context are optional."
     return model

@@ -27,7 +27,15 @@ from pydantic import BaseModel, Field
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from flightdelay import schemas
-from flightdelay.serving import EXAMPLE, METADATA_FILE, KnownCodes, PredictionLog, Predictor, UnknownCodeError
+from flightdelay.serving import (
+    EXAMPLE,
+    METADATA_FILE,
+    KnownCodes,
+    PredictionLog,
+    Predictor,
+    UnknownCodeError,
+    score_each,
+)
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 4 * 2**20  # a full batch of 1,000 flights is about 0.7 MiB
@@ -128,12 +136,12 @@ class DelayModel:
         self.predictor = Predictor.load(Path(self.bundle.path))
 
     @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH, max_latency_ms=10_000)
-    def probabilities(self, flights: list[dict[str, Any]]) -> list[float]:
-        """Delay probabilities for validated request rows, in order."""
-        proba, unseen = self.predictor.predict(flights)
+    def probabilities(self, flights: list[dict[str, Any]]) -> list[float | None]:
+        """Delay probabilities for validated request rows, in order; None for a row that alone failed."""
+        proba, unseen = score_each(self.predictor.predict, flights)
         if unseen:
             UNKNOWN.inc(unseen)
-        return [float(p) for p in proba]
+        return proba
 
 
 @bentoml.service(traffic={"timeout": 30, "max_concurrency": 256}, resources={"cpu": "1"})
@@ -166,9 +174,14 @@ class FlightDelay:
         except UnknownCodeError as exc:
             raise bentoml.exceptions.InvalidArgument(str(exc)) from exc
         proba = await self.model.to_async.probabilities(flights)
+        failed = [i for i, p in enumerate(proba) if p is None]
+        if failed:  # this caller's own flights; the others batched with them were answered
+            where = "the flight" if len(flights) == 1 else f"flights {failed[:10]}"
+            raise bentoml.exceptions.InternalServerError(f"the model could not score {where}; see the server log")
+        scores = [p for p in proba if p is not None]
         now = time.time()
         answers = []
-        for flight, p in zip(flights, proba, strict=True):
+        for flight, p in zip(flights, scores, strict=True):
             PROBABILITY.observe(p)
             answer = Prediction(
                 delay_probability=p,
@@ -200,3 +213,49 @@ class FlightDelay:
 
 
 FlightDelay.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # type: ignore[attr-defined]
+
+# BentoML's HTTP metrics label every request with its path, so each distinct unknown path (a scanner's
+# 404s) would add series to /metrics without bound. Paths outside the service's own routes skip those
+# metrics and count in one series instead. BentoML builds its middleware stack from this module
+# attribute when the server starts, which is why the swap happens here, when the service is imported.
+KNOWN_PATHS = frozenset(
+    {
+        "/",
+        "/docs",
+        "/docs.json",
+        "/schema.json",
+        "/metrics",
+        "/livez",
+        "/readyz",
+        "/healthz",
+        "/predict",
+        "/predict_batch",
+    }
+)
+UNKNOWN_PATHS = bentoml.metrics.Counter(
+    name="flightdelay_unknown_path_requests",
+    documentation="Requests for paths the service does not serve (not labelled by path, so they add no series)",
+)
+
+
+def _known_path_metrics() -> None:
+    from bentoml._internal.server.http import instruments
+
+    base = instruments.RunnerTrafficMetricsMiddleware
+    if getattr(base, "known_paths_only", False):
+        return
+
+    class KnownPathMetrics(base):  # type: ignore[misc,valid-type]
+        known_paths_only = True
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"].startswith("http") and scope["path"] not in KNOWN_PATHS:
+                UNKNOWN_PATHS.inc()
+                await self.app(scope, receive, send)
+                return
+            await super().__call__(scope, receive, send)
+
+    instruments.RunnerTrafficMetricsMiddleware = KnownPathMetrics  # type: ignore[misc]
+
+
+_known_path_metrics()

@@ -8,6 +8,7 @@ inputs, so serving cannot drift from training.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import shutil
 import threading
@@ -25,6 +26,8 @@ from flightdelay import schemas
 from flightdelay.core.features import CATEGORICAL, FEATURES, build_features
 from flightdelay.core.join import attach_references
 from flightdelay.io.files import read_csv
+
+logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -158,15 +161,64 @@ class Predictor:
         return proba, self.unknown_categories(features)
 
 
+def score_each(
+    predict: Callable[[Sequence[dict[str, Any]]], tuple[np.ndarray, int]], flights: Sequence[dict[str, Any]]
+) -> tuple[list[float | None], int]:
+    """Score the flights together; if that fails, one at a time, so that a row's failure stays its own.
+
+    Returns a probability per flight (None where that flight alone could not be scored) and the count of
+    unknown categories. Batching puts unrelated callers' flights into one call: none may fail another.
+    """
+    try:
+        proba, unseen = predict(flights)
+        return [float(p) for p in proba], unseen
+    except Exception:  # any row's failure: isolate it below
+        if len(flights) == 1:
+            logger.exception("could not score a flight")
+            return [None], 0
+    scored: list[float | None] = []
+    total = 0
+    for flight in flights:
+        (one,), unseen = score_each(predict, [flight])
+        scored.append(one)
+        total += unseen
+    return scored, total
+
+
+LOG_MAX_BYTES = 100 * 2**20
+LOG_BACKUPS = 5  # at most 6 files of 100 MiB: well inside the pod's 1 GiB log volume
+
+
+def rotated(path: Path) -> list[Path]:
+    """The log and its rotated files, oldest first: ``path.N`` ... ``path.1``, then ``path``."""
+    backups = sorted(
+        (p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()), key=lambda p: -int(p.suffix[1:])
+    )
+    return [*backups, *([path] if path.exists() else [])]
+
+
 class PredictionLog:
-    """Predictions as JSON lines, written by a background thread.
+    """Predictions as JSON lines, written by a background thread, in files rotated by size.
 
     A request only puts its record on a bounded queue: a slow, full or broken sink drops records
-    (counted through ``on_drop``) and never delays or fails a prediction.
+    (counted through ``on_drop``) and never delays or fails a prediction. The file rolls over to
+    ``path.1`` (``path.1`` to ``path.2``, ...) before a write would take it past ``max_bytes``, and the
+    oldest of ``backups`` rolled files goes: the log can never fill the volume it lives on. A log
+    collector tailing the directory ships the files off the pod; the monitor reads them in order.
     """
 
-    def __init__(self, path: Path, capacity: int = 10_000, on_drop: Callable[[int], object] = lambda n: None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        capacity: int = 10_000,
+        on_drop: Callable[[int], object] = lambda n: None,
+        *,
+        max_bytes: int = LOG_MAX_BYTES,
+        backups: int = LOG_BACKUPS,
+    ) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
         self.dropped = 0
         self._on_drop = on_drop
         self._lock = threading.Lock()
@@ -188,6 +240,18 @@ class PredictionLog:
             time.sleep(0.01)
         return True
 
+    def _rotate(self) -> None:
+        oldest = self.path.with_name(f"{self.path.name}.{self.backups}")
+        oldest.unlink(missing_ok=True)
+        for n in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if older.exists():
+                older.rename(self.path.with_name(f"{self.path.name}.{n + 1}"))
+        if self.backups:
+            self.path.rename(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink()
+
     def _drop(self, count: int) -> None:
         with self._lock:
             self.dropped += count
@@ -202,9 +266,12 @@ class PredictionLog:
                 except queue.Empty:
                     break
             try:
+                lines = "".join(json.dumps(record, default=str) + "\n" for record in batch).encode()
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as sink:
-                    sink.writelines(json.dumps(record, default=str) + "\n" for record in batch)
+                if self.path.exists() and self.path.stat().st_size + len(lines) > self.max_bytes:
+                    self._rotate()
+                with self.path.open("ab") as sink:
+                    sink.write(lines)
             except OSError:
                 self._drop(len(batch))
             finally:

@@ -211,6 +211,39 @@ def test_concurrent_single_flight_calls_share_model_calls(served: Served) -> Non
     assert (rows - rows_before) / (calls - calls_before) > 1.5, (rows - rows_before, calls - calls_before)
 
 
+def test_a_bad_date_is_refused_alone_and_fails_none_of_its_batch_mates(served: Served) -> None:
+    """30 February passes each field's range; it must not reach (and fail) a batch shared with other callers."""
+    bad = EXAMPLE | {"month": 2, "day": 30}
+    bodies = [{"flight": bad if i == 16 else EXAMPLE} for i in range(32)]
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(lambda body: served.call("/predict", body), bodies))
+    status, answer = answers[16]
+    assert 400 <= status < 500 and "not a calendar date" in json.dumps(answer), (status, answer)
+    assert [code for i, (code, _) in enumerate(answers) if i != 16] == [200] * 31
+
+
+def _series(served: Served) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in served.get("/metrics")[1].splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_unknown_paths_add_no_metric_series(served: Served) -> None:
+    """A scanner's 404s must not grow /metrics: each distinct path used to add ~19 series."""
+    served.get("/no-such-path-warmup")
+    before = _series(served)
+    paths = [f"/scan/{i}/{uuid}" for i, uuid in enumerate(os.urandom(8).hex() for _ in range(200))]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda path: served.get(path)[0], paths))
+    assert statuses == [404] * 200
+    after = _series(served)
+    assert set(after) == set(before), sorted(set(after) ^ set(before))[:10]
+    counter = next(k for k in after if k.startswith("flightdelay_unknown_path_requests_total"))
+    assert after[counter] - before[counter] == 200
+
+
 def _post_raw(url: str, path: str, *, declared: int | None, chunks: list[bytes]) -> tuple[int, str]:
     """POST ``chunks``: with a declared Content-Length (sending only what is given) or chunked, undeclared."""
     parsed = urllib.parse.urlsplit(url)

@@ -98,15 +98,29 @@ def test_labels_file_repeats_count_once_and_conflicts_are_errors(tmp_path: Path)
         read_labels(path)
 
 
-def test_a_log_with_repeated_request_ids_or_a_bad_line_is_refused(tmp_path: Path) -> None:
+def test_a_log_with_repeated_request_ids_is_refused_and_unreadable_lines_are_skipped(tmp_path: Path) -> None:
     record = {"time": 1.0, "request_id": "a", "input": {}, "output": {"delay_probability": 0.2}}
     log = tmp_path / "predictions.jsonl"
     log.write_text(json.dumps(record) + "\n" + json.dumps(record) + "\n")
     with pytest.raises(MonitorError, match="request ids logged more than once: a"):
         read_log(log)
-    log.write_text(json.dumps(record) + "\n{not json\n")
-    with pytest.raises(MonitorError, match=r"predictions\.jsonl:2: not a prediction record"):
+    # A pod killed mid-write leaves a torn last line: skipped and counted, the window stands.
+    torn = json.dumps(record | {"request_id": "b"})[:25]
+    log.write_text(json.dumps(record) + "\n{not json\n" + torn)
+    frame, skipped = read_log(log)
+    assert list(frame["request_id"]) == ["a"] and skipped == 2
+    log.write_text("{not json\n")
+    with pytest.raises(MonitorError, match=r"holds no prediction records \(1 unreadable lines\)"):
         read_log(log)
-    log.write_text("")
-    with pytest.raises(MonitorError, match="the prediction log is empty"):
+    log.unlink()
+    with pytest.raises(MonitorError, match="no such prediction log"):
         read_log(log)
+
+
+def test_the_rotated_files_are_read_oldest_first(tmp_path: Path) -> None:
+    log = tmp_path / "predictions.jsonl"
+    for name, request_id in (("predictions.jsonl.2", "a"), ("predictions.jsonl.1", "b"), ("predictions.jsonl", "c")):
+        record = {"time": 1.0, "request_id": request_id, "input": {}, "output": {"delay_probability": 0.2}}
+        (tmp_path / name).write_text(json.dumps(record) + "\n")
+    frame, skipped = read_log(log)
+    assert list(frame["request_id"]) == ["a", "b", "c"] and skipped == 0

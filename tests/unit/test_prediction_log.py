@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from flightdelay.serving import PredictionLog
+from flightdelay.serving import PredictionLog, rotated
 
 
 def test_records_become_json_lines(tmp_path: Path) -> None:
@@ -51,3 +51,20 @@ def test_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
     assert log.flush()
     written = len((tmp_path / "p.jsonl").read_text().splitlines())
     assert written + log.dropped == 1000
+
+
+def test_the_log_rotates_by_size_and_keeps_a_bounded_number_of_files(tmp_path: Path) -> None:
+    """Over a million predictions fill a 1 GiB volume: the log must roll over and drop its oldest file."""
+    path = tmp_path / "predictions.jsonl"
+    log = PredictionLog(path, max_bytes=2_000, backups=2)
+    for n in range(300):
+        log.write({"request_id": f"{n:04d}", "input": {"x": "y" * 20}})
+        if n % 25 == 24:
+            assert log.flush()
+    assert log.flush()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["predictions.jsonl", "predictions.jsonl.1", "predictions.jsonl.2"]
+    assert all(p.stat().st_size <= 2_000 for p in tmp_path.iterdir())
+    ids = [json.loads(line)["request_id"] for p in rotated(path) for line in p.read_text().splitlines()]
+    assert ids == sorted(ids) and ids[-1] == "0299"  # in order, newest last; the oldest rolled away
+    assert len(ids) < 300 and log.dropped == 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from flightdelay import schemas
+from flightdelay import schemas, serving
 from flightdelay.serving import EXAMPLE
 
 Flight = schemas.request_model()
@@ -84,3 +86,23 @@ def test_json_schema_speaks_openapi_30() -> None:
         if key in bound and not isinstance(bound[key], bool)
     ]
     assert flagged == []
+
+
+@pytest.mark.parametrize(("month", "day"), [(2, 30), (2, 29), (4, 31), (11, 31)])
+def test_a_day_that_is_not_in_its_month_is_refused(month: int, day: int) -> None:
+    """Each part is in range, the date is not: refused here, before it can fail a batch of other callers."""
+    with pytest.raises(ValidationError, match="not a calendar date"):
+        schemas.request_model().model_validate(EXAMPLE | {"year": 2013, "month": month, "day": day})
+
+
+def test_scoring_isolates_the_row_that_fails() -> None:
+    """One row that fails the model (here: a planted one) gets None; the rows batched with it are scored."""
+
+    def predict(flights: Sequence[dict[str, Any]]) -> tuple[np.ndarray, int]:
+        if any(f.get("poison") for f in flights):
+            raise ValueError("cannot score")
+        return np.array([f["day"] / 100 for f in flights]), len(flights)
+
+    rows = [{"day": 1}, {"day": 2, "poison": True}, {"day": 3}]
+    assert serving.score_each(predict, rows) == ([0.01, None, 0.03], 2)
+    assert serving.score_each(predict, [{"day": 5}]) == ([0.05], 1)

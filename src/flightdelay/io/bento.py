@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,12 +12,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from importlib import metadata as distributions
 from pathlib import Path
 from typing import Any
 
 from flightdelay import serving
 from flightdelay.io import tracking
+from flightdelay.io.files import atomic_path
 from flightdelay.settings import Params
 
 MODEL_NAME = "flight-delay"
@@ -53,15 +54,27 @@ def store_bundle(tag: str, bundle: Path, metadata: dict[str, Any]) -> None:
             (Path(model.path) / item.name).write_bytes(item.read_bytes())
 
 
-def write_requirements(target: Path) -> int:
-    """Pin the running environment (synced from uv.lock) for the Bento; return the number of packages."""
-    pins = sorted(
-        f"{dist.metadata['Name']}=={dist.version}"
-        for dist in distributions.distributions()
-        if dist.metadata["Name"] and dist.metadata["Name"].lower() != "flightdelay"
+def write_requirements(root: Path, target: Path) -> int:
+    """The service's runtime dependencies, exported from ``uv.lock`` with their hashes; return how many.
+
+    Only what the project needs to run (no test or lint tooling), each pinned and hashed, so the image
+    installs exactly the locked files. Uses the ``uv`` on PATH (every nox session links the pinned one).
+    """
+    uv = shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("uv is not on PATH: run this through a nox session, which links the pinned uv")
+    done = subprocess.run(
+        [uv, "export", "--frozen", "--no-default-groups", "--no-emit-project", "--format", "requirements-txt"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    target.write_text("\n".join(pins) + "\n")
-    return len(pins)
+    if done.returncode != 0:
+        raise RuntimeError(f"uv export from {root / 'uv.lock'} failed: {done.stderr.strip()}")
+    with atomic_path(target) as tmp:
+        tmp.write_text(done.stdout)
+    return sum(1 for line in done.stdout.splitlines() if line[:1].isalnum())
 
 
 class ServeError(RuntimeError):
