@@ -9,7 +9,6 @@ these agree with one another, so a hand edit that breaks them is caught before a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -161,12 +160,14 @@ def write_pin(root: Path, environment: str, pin: Pin) -> Path:
 # --- Rendering: the subset of kustomize the overlays use -----------------------------------------
 
 _SUPPORTED = {"apiVersion", "kind", "namespace", "resources", "replicas", "images", "commonAnnotations"}
+_SCALABLE = {"Deployment", "ReplicaSet", "StatefulSet", "ReplicationController"}
 
 
-def _documents(path: Path) -> Iterator[dict[str, Any]]:
-    for document in yaml.safe_load_all(path.read_text()):
-        if document:
-            yield document
+def _documents(path: Path) -> list[dict[str, Any]]:
+    try:
+        return [document for document in yaml.safe_load_all(path.read_text()) if document]
+    except (OSError, yaml.YAMLError) as exc:
+        raise DeployError(f"{path}: not readable YAML: {exc}") from exc
 
 
 def render(directory: Path) -> list[dict[str, Any]]:
@@ -188,7 +189,12 @@ def render(directory: Path) -> list[dict[str, Any]]:
         if "namespace" in kustomization:
             manifest.setdefault("metadata", {})["namespace"] = kustomization["namespace"]
         for replica in kustomization.get("replicas") or []:
-            if manifest.get("metadata", {}).get("name") == replica["name"] and "replicas" in manifest.get("spec", {}):
+            # kustomize's `replicas` reaches the built-in workload kinds only, never a CRD such as a Rollout.
+            if (
+                manifest.get("kind") in _SCALABLE
+                and manifest.get("metadata", {}).get("name") == replica["name"]
+                and "replicas" in manifest.get("spec", {})
+            ):
                 manifest["spec"]["replicas"] = replica["count"]
         annotations = kustomization.get("commonAnnotations") or {}
         if annotations:

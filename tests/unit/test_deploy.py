@@ -37,7 +37,33 @@ def test_the_committed_overlays_render_to_valid_kubernetes(root: Path) -> None:
         assert {m["metadata"]["namespace"] for m in manifests} == {f"flightdelay-{environment}"}
     production = {m["kind"]: m for m in deploy.render(root / "deploy" / "production")}
     assert set(production) == {"Deployment", "Service", "Rollout", "AnalysisTemplate"}
-    assert production["Deployment"]["spec"]["replicas"] == 3
+    # The Rollout runs the pods; a Deployment beside it with pods of its own would ship pins outside the canary.
+    assert production["Deployment"]["spec"]["replicas"] == 0
+    assert production["Rollout"]["spec"]["replicas"] == 3
+    assert production["Rollout"]["spec"]["workloadRef"]["name"] == production["Deployment"]["metadata"]["name"]
+    assert production["Deployment"]["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_the_canary_analysis_reads_only_the_canarys_pods_in_its_namespace(root: Path) -> None:
+    """Staging and production share a Prometheus; stable pods dilute errors: 4% at 20% weight read as 0.8%."""
+    production = {m["kind"]: m for m in deploy.render(root / "deploy" / "production")}
+    template = production["AnalysisTemplate"]["spec"]
+    assert [a["name"] for a in template["args"]] == ["canary-hash", "namespace"]
+    for metric in template["metrics"]:
+        query = metric["provider"]["prometheus"]["query"]
+        assert query.count('rollouts_pod_template_hash="{{args.canary-hash}}"') == 2, query
+        assert query.count('namespace="{{args.namespace}}"') == 2, query
+    analyses = [s["analysis"] for s in production["Rollout"]["spec"]["strategy"]["canary"]["steps"] if "analysis" in s]
+    assert analyses and all(
+        {a["name"]: a["valueFrom"] for a in step["args"]}
+        == {
+            "canary-hash": {"podTemplateHashValue": "Latest"},
+            "namespace": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        }
+        for step in analyses
+    )
+    scrape = (root / "deploy" / "monitoring" / "prometheus.yml").read_text()
+    assert "target_label: rollouts_pod_template_hash" in scrape and "target_label: namespace" in scrape
 
 
 def test_a_pin_round_trips_and_reaches_the_pods(root: Path) -> None:
