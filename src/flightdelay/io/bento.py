@@ -62,7 +62,7 @@ def write_requirements(root: Path, target: Path) -> int:
     """
     uv = shutil.which("uv")
     if uv is None:
-        raise RuntimeError("uv is not on PATH: run this through nox, which links the pinned uv, or put .tools/bin on PATH")
+        raise RuntimeError("uv is not on PATH: run this through nox (it links the pinned uv) or put .tools/bin on PATH")
     done = subprocess.run(
         [uv, "export", "--frozen", "--no-default-groups", "--no-emit-project", "--format", "requirements-txt"],
         cwd=root,
