@@ -89,8 +89,12 @@ def overlay(root: Path, environment: str) -> Path:
 def _load(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DeployError(f"{path} does not exist")
+    return _parse(path.read_text(), str(path))
+
+
+def _parse(text: str, path: str) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DeployError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(document, dict) or document.get("kind") != "Kustomization":
@@ -101,7 +105,11 @@ def _load(path: Path) -> dict[str, Any]:
 def read_pin(root: Path, environment: str) -> Pin | None:
     """The environment's pin; None before its first release; :class:`DeployError` when it is inconsistent."""
     path = overlay(root, environment)
-    document = _load(path)
+    return pin_of(_load(path), str(path))
+
+
+def pin_of(document: dict[str, Any], path: str) -> Pin | None:
+    """The pin a kustomization carries (as read from a file, or from a revision of one)."""
     images = [i for i in document.get("images") or [] if isinstance(i, dict) and i.get("name") == IMAGE_NAME]
     annotations = {
         key.removeprefix(PREFIX): str(value)
@@ -135,6 +143,41 @@ def read_pin(root: Path, environment: str) -> Pin | None:
     if problems:
         raise DeployError(f"{where}: the pin is inconsistent: {'; '.join(problems)}")
     return pin
+
+
+@dataclass(frozen=True)
+class PinChange:
+    """One commit of an environment's overlay: what it pinned and how (``deploy`` or ``rollback``)."""
+
+    commit: str
+    action: str
+    pin: Pin | None
+
+
+def history(root: Path, environment: str) -> list[PinChange]:
+    """Every commit that changed the environment's overlay, newest first, with the pin it left.
+
+    Git is the record of what ran where: each commit message starts ``deploy(<environment>)`` or
+    ``rollback(<environment>)`` when the release loop made it (anything else is a hand edit).
+    """
+    import subprocess
+
+    path = overlay(root, environment).relative_to(root).as_posix()
+    listed = subprocess.run(
+        ["git", "log", "--format=%H%x00%s", "--", path], cwd=root, capture_output=True, text=True, check=False
+    )
+    if listed.returncode != 0:
+        raise DeployError(f"git log of {path} failed: {listed.stderr.strip()}")
+    changes = []
+    for line in listed.stdout.splitlines():
+        commit, _, subject = line.partition("\0")
+        shown = subprocess.run(
+            ["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, text=True, check=False
+        )
+        pin = pin_of(_parse(shown.stdout, f"{path}@{commit[:12]}"), f"{path}@{commit[:12]}") if shown.stdout else None
+        action = subject.split("(", 1)[0] if subject.startswith(("deploy(", "rollback(")) else "edit"
+        changes.append(PinChange(commit, action, pin))
+    return changes
 
 
 def write_pin(root: Path, environment: str, pin: Pin) -> Path:

@@ -8,6 +8,7 @@ them; :func:`release` strings the local ones together for ``nox -s release``.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -346,27 +347,41 @@ def _check_alias(root: Path, environment: str, current: deploy.Pin | None) -> No
         )
 
 
-def rollback(root: Path, environment: str) -> Move:
-    """Decide how to put ``environment`` back on the version promoted there before the current one."""
+def rollback(root: Path, environment: str, *, image: str | None = None) -> Move:
+    """Decide how to put ``environment`` back on the pin it ran before the current one.
+
+    The pin comes from the git history of the environment's overlay (what really ran, reviewed
+    commit by commit), never from a registry tag anyone with registry access could edit. A version
+    that was rolled back from is skipped unless it was deployed again afterwards; a pin whose image
+    lies outside the configured repository is refused.
+    """
     current = deploy.read_pin(root, environment)
     if current is None:
         raise ReleaseError(f"{environment} runs nothing yet: there is nothing to roll back")
     _check_alias(root, environment, current)
-    promoted_key = PROMOTED_TAG.format(environment=environment)
-    rolled_key = ROLLED_BACK_TAG.format(environment=environment)
-    earlier = [
-        v
-        for v in registry.versions()
-        if v.number != current.model_version
-        and promoted_key in v.tags
-        and v.tags.get(rolled_key, "") < v.tags[promoted_key]  # rolled back since its last promotion: skip
-    ]
-    if not earlier:
-        raise ReleaseError(f"no earlier version was promoted to {environment}: nothing to roll back to")
-    previous = max(earlier, key=lambda v: v.tags[promoted_key])
-    pin = deploy.Pin(**json.loads(previous.tags[PIN_TAG.format(environment=environment)]))
-    summary = f"rolled {environment} back from v{current.model_version} to {previous.label}"
-    return Move(environment, previous, pin, "rollback", ((current.model_version, {rolled_key: _now()}),), summary)
+    changes = deploy.history(root, environment)
+    skip = {current.model_version}
+    previous = None
+    for newer, change in itertools.pairwise(changes):
+        if change.pin is None:
+            break  # before the first release
+        if newer.action == "rollback":
+            skip.add(change.pin.model_version)  # the version this rollback left
+        elif change.pin.model_version not in skip:
+            previous = change.pin
+            break
+    if previous is None:
+        raise ReleaseError(f"no earlier version ran in {environment} (git log of its overlay): nothing to roll back to")
+    repository = image or os.environ.get("FLIGHTDELAY_IMAGE", DEFAULT_IMAGE)
+    if previous.image != repository:
+        raise ReleaseError(
+            f"the earlier pin of {environment} names the image {previous.image}, outside the configured repository "
+            f"{repository} (FLIGHTDELAY_IMAGE); refusing to deploy it"
+        )
+    version = registry.get(previous.model_version)
+    summary = f"rolled {environment} back from v{current.model_version} to {version.label}"
+    tags = {ROLLED_BACK_TAG.format(environment=environment): _now()}
+    return Move(environment, version, previous, "rollback", ((current.model_version, tags),), summary)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ production -> rollback; the refusals run against the state that chain leaves.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,6 +149,26 @@ def test_rollback_restores_the_previous_pin_and_alias_and_the_rendered_overlay_i
     refused = released.cli("rollback", "production", check=False)
     assert "nothing to roll back to" in refused
     # Promote forward again so the tests after this one start from v2 in production.
+    released.cli("promote", "production", "--commit")
+    assert released.aliases()["production"] == "2"
+
+
+def test_rollback_takes_its_pin_from_git_not_from_a_registry_tag_and_checks_the_image(released: Released) -> None:
+    """Registry tags are mutable by anyone with registry access; deploy/'s history is reviewed commits."""
+    expected = next(c.pin for c in deploy.history(released.project.path, "production")[1:] if c.pin)
+    assert expected is not None and expected.model_version == "1"
+    forged = deploy.Pin(**(expected.as_dict() | {"image": "docker.io/attacker/flightdelay"}))
+    with released.registry():
+        registry.set_tags(registry.get("1"), {"production_pin": json.dumps(forged.as_dict())})
+    # A repository other than the configured one is refused, and nothing changes.
+    elsewhere = released.project.env | {"FLIGHTDELAY_IMAGE": "ghcr.io/someone-else/flightdelay"}
+    done = Project(released.project.path, elsewhere).cli("rollback", "production", check=False)
+    assert done.returncode == 1
+    assert "names the image ghcr.io/your-org/flightdelay, outside the configured repository" in done.stderr
+    assert released.aliases()["production"] == "2"
+    released.cli("rollback", "production", "--commit")
+    assert released.pin("production") == expected  # git's pin, not the forged tag
+    assert released.aliases()["production"] == "1"
     released.cli("promote", "production", "--commit")
     assert released.aliases()["production"] == "2"
 

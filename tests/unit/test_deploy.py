@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,30 @@ def test_the_scrape_job_must_match_the_alerts(root: Path) -> None:
 
 def test_the_series_the_alerts_select_come_from_the_syntax_tree() -> None:
     assert deploy.series('abs(sum(rate(a_sum[5m])) - on() max(ref)) > 0 and up{job="x"} == 0') == {"a_sum", "ref", "up"}
+
+
+def test_the_history_of_an_overlay_is_read_from_git(root: Path) -> None:
+    """What ran where, newest first: the pin each commit left and whether the release loop made it."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", *args], cwd=root, check=True)
+
+    git("init", "--quiet")
+    git("add", "deploy")
+    git("commit", "--quiet", "-m", "the template")
+    four = deploy.Pin(**(PIN.as_dict() | {"model_version": "4", "tag": "v4-01234567"}))
+    four = deploy.Pin(**(four.as_dict() | {"bento_tag": "flightdelay-service:v4-01234567"}))
+    for pin, message in (
+        (PIN, "deploy(production): v3"),
+        (four, "deploy(production): v4"),
+        (PIN, "rollback(production): v3"),
+    ):
+        deploy.write_pin(root, "production", pin)
+        git("commit", "--quiet", "-am", message)
+    changes = deploy.history(root, "production")
+    assert [(c.action, c.pin.model_version if c.pin else None) for c in changes] == [
+        ("rollback", "3"),
+        ("deploy", "4"),
+        ("deploy", "3"),
+        ("edit", None),
+    ]
