@@ -133,19 +133,29 @@ def lower_gate(project: Project) -> None:
 def publish(reduced: Project, tmp: Path) -> tuple[Project, Path]:
     """The reduced template as its GitHub repository holds it, with ``origin`` a local bare repository.
 
-    The gate is lowered for three months, and ``.python-version`` names this machine's Python, which the
-    workflows' setup-python step then finds in act's tool cache (it would download any other).
+    The gate is lowered for three months (the real gate is for the full sample).
     """
     project = clone_sharing_cache(reduced, tmp)
     lower_gate(project)
+    return project, push_to_origin(project, tmp, "gate for the reduced sample")
+
+
+def push_to_origin(project: Project, tmp: Path, message: str) -> Path:
+    """Commit the working tree with ``.python-version`` naming this machine's Python, push it to a new bare
+    ``origin`` as main, and return that repository.
+
+    The workflows' setup-python step finds this machine's Python in act's tool cache (any other it would
+    download).
+    """
     (project.path / ".python-version").write_text(f"{sys.version_info.major}.{sys.version_info.minor}\n")
-    project.git("commit", "--quiet", "-am", "gate for the reduced sample; this machine's Python")
+    project.git("add", "-A")
+    project.git("commit", "--quiet", "-m", f"{message}; this machine's Python")
     origin = tmp / "origin.git"
     subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(origin)], check=True)
     project.git("remote", "set-url", "origin", str(origin))
     project.git("push", "--quiet", "origin", "HEAD:refs/heads/main")
     project.git("fetch", "--quiet", "origin")
-    return project, origin
+    return origin
 
 
 def origin_log(origin: Path, ref: str = "main") -> list[str]:

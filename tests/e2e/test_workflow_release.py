@@ -12,8 +12,6 @@ GitHub runs them; everything else in these workflows runs here as it would there
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import pytest
 from flightdelay import deploy, registry
 from tests.act import REPOSITORY, Act, Run
 from tests.conftest import ROOT
-from tests.e2e.conftest import Project, clone, clone_template, environment, origin_log
+from tests.e2e.conftest import Project, clone, clone_template, environment, origin_log, push_to_origin
 from tests.fake_github import serve
 
 pytestmark = pytest.mark.slow
@@ -75,13 +73,7 @@ def published_template(tmp: Path) -> tuple[Project, Path]:
     project.dvc("remote", "add", "--default", "storage", str(tmp / "dvc-remote"))
     project.dvc("push")
     project.dvc("push", "--run-cache")
-    (project.path / ".python-version").write_text(f"{sys.version_info.major}.{sys.version_info.minor}\n")
-    project.git("commit", "--quiet", "-am", "the DVC remote; this machine's Python")
-    origin = tmp / "origin.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(origin)], check=True)
-    project.git("remote", "set-url", "origin", str(origin))
-    project.git("push", "--quiet", "origin", "HEAD:refs/heads/main")
-    return project, origin
+    return project, push_to_origin(project, tmp, "the DVC remote")
 
 
 def refusals(act: Act, project: Project, origin: Path, variables: dict[str, str]) -> None:
