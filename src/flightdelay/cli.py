@@ -204,13 +204,14 @@ def smoke(
     ] = 0,
 ) -> None:
     """Readiness and the golden requests against a deployed service or a Bento served on loopback."""
-    from flightdelay import release
+    from flightdelay import registry, release
 
     with _release_errors():
         chosen = _version(version)
         if url:
             if wait:
-                release.wait_for_version(url, chosen, typer.echo, timeout=wait)
+                flight = registry.golden(chosen)["flights"][0]
+                release.wait_for_version(url, chosen.number, flight, typer.echo, timeout=wait)
             release.smoke(url, chosen, bento_tag, typer.echo)
             tested = bento_tag or "unknown"
         elif bento_tag:

@@ -242,15 +242,16 @@ def smoke(url: str, version: registry.Version, bento_tag: str | None, say: Say) 
     say(f"smoke test passed: {url} is ready and answered {len(predictions)} golden requests as recorded")
 
 
-def wait_for_version(url: str, version: registry.Version, say: Say, *, timeout: float, every: float = 10) -> None:
-    """Wait (at most ``timeout`` seconds) until the service at ``url`` answers with ``version``.
+def wait_for_version(
+    url: str, number: str, flight: dict[str, Any], say: Say, *, timeout: float, every: float = 10
+) -> None:
+    """Wait (at most ``timeout`` seconds) until the service at ``url`` answers ``flight`` with model version ``number``.
 
     A deployed environment changes only once Argo CD or Flux has synced the pin and the new pods are
     ready; until then the old version answers, or nothing does.
     """
     import httpx
 
-    flight = registry.golden(version)["flights"][0]
     deadline = time.monotonic() + timeout
     seen = "no answer"
     while True:
@@ -258,15 +259,17 @@ def wait_for_version(url: str, version: registry.Version, say: Say, *, timeout: 
             answer = httpx.post(f"{url.rstrip('/')}/predict_batch", json={"flights": [flight]}, timeout=10)
             if answer.status_code == 200:
                 seen = str(answer.json()[0].get("model_version"))
-                if seen.startswith(f"v{version.number}-"):
-                    say(f"{url} serves {version.label}")
+                if seen.startswith(f"v{number}-"):
+                    say(f"{url} serves model version v{number}")
                     return
             else:
                 seen = f"HTTP {answer.status_code}"
         except (httpx.HTTPError, ValueError, IndexError, AttributeError) as exc:
             seen = f"{type(exc).__name__}: {exc}"
         if time.monotonic() + every > deadline:
-            raise ReleaseError(f"{url} still does not serve {version.label} after {timeout:.0f} s (last: {seen})")
+            raise ReleaseError(
+                f"{url} still does not serve model version v{number} after {timeout:.0f} s (last: {seen})"
+            )
         time.sleep(every)
 
 

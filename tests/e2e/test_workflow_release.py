@@ -95,7 +95,7 @@ def refusals(act: Act, project: Project, origin: Path, variables: dict[str, str]
     refused = act.run("workflow_dispatch", "rollback.yml", dispatch_event() | {"ref": "refs/heads/feature"})
     assert refused.returncode != 0
     assert "rollbacks run from main only, not refs/heads/feature" in refused.output
-    assert refused.step("Put production back") == "skipped"
+    assert refused.step("Put production back") == "not run"
     assert origin_log(origin) == before
 
 
@@ -107,7 +107,7 @@ def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
 
         # 1. A merge to main: reproduce, gate, model tests, register, build, smoke, pin staging, push.
         run = ok(act.run("push", "release.yml", push_event(project), variables=variables))
-        assert run.step("Containerize and push the Bento") == "skipped"  # no Docker engine here
+        assert run.step("Containerize and push the Bento") == "not run"  # no Docker engine here
         assert "pulled data/raw from DVC remote 'storage'" in run.output
         assert "Stage 'train' is cached - skipping run" in run.output  # restored from the run-cache
         assert "answered 25 golden requests as recorded" in run.output
