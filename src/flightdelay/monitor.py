@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -25,7 +24,7 @@ from flightdelay.core import metrics as scoring
 from flightdelay.core.drift import Drift, column_drift, frame_drift
 from flightdelay.core.features import FEATURES, build_features, label
 from flightdelay.core.join import derive_weather, join_sources
-from flightdelay.io import sample
+from flightdelay.io import dvc, sample
 from flightdelay.io.files import read_csv, read_csvs, read_parquet
 from flightdelay.settings import Params
 from flightdelay.stages.validate import check
@@ -92,7 +91,7 @@ def _finite(record: dict[str, Any]) -> dict[str, Any]:
 def reference(root: Path, params: Params) -> Window:
     """The training rows and the model's probabilities on them: what 'normal' looks like."""
     rows = read_parquet(root / params.paths.train)
-    model = joblib.load(root / params.paths.model)
+    model = dvc.load_model(root, params.paths.model)
     proba = np.asarray(model.predict_proba(rows[list(FEATURES)])[:, 1], dtype=float)
     return Window("training reference", rows[list(FEATURES)], proba, rows["delayed"].astype(float))
 
@@ -118,7 +117,7 @@ def month_window(root: Path, params: Params, month: str) -> Window:
     joined = join_sources(flights, weather, planes, airports, params.ingest.horizon_minutes)
     quality = _quality(check(joined, carriers, airports["faa"]))
     features = build_features(joined)
-    model = joblib.load(root / params.paths.model)
+    model = dvc.load_model(root, params.paths.model)
     proba = np.asarray(model.predict_proba(features[list(FEATURES)])[:, 1], dtype=float)
     labels = label(joined, params.label.delay_minutes).astype(float)
     return Window(f"flights of {month}", features[list(FEATURES)], proba, labels.reset_index(drop=True), quality)

@@ -24,7 +24,7 @@ from typing import Any
 from flightdelay import deploy, registry, schemas, serving
 from flightdelay.core import gate
 from flightdelay.core.report import flatten
-from flightdelay.io import bento, git, tracking
+from flightdelay.io import bento, dvc, git, tracking
 from flightdelay.io.files import read_parquet
 from flightdelay.settings import Params
 
@@ -93,6 +93,10 @@ def _plain(value: Any) -> Any:
 
 def register(root: Path, params: Params, say: Say, *, run_model_tests: bool = True) -> registry.Version:
     """Gate, model tests, then a new registered version with its lineage and the alias ``candidate``."""
+    try:  # first: the model tests and the bundle unpickle it
+        model_file = dvc.verify_output(root, "train", params.paths.model)
+    except dvc.DvcError as exc:
+        raise ReleaseError(f"not registered: {exc}") from exc
     metrics = {
         k: float(v)
         for k, v in flatten(json.loads((root / params.paths.metrics).read_text())).items()
@@ -108,7 +112,7 @@ def register(root: Path, params: Params, say: Say, *, run_model_tests: bool = Tr
     if run_model_tests:
         model_tests(root)
         say("model tests passed")
-    lineage = tracking.lineage(root) | _dvc_lineage(root, params)
+    lineage = tracking.lineage(root) | _dvc_lineage(root, params) | {"model_sha256": tracking.sha256(model_file)}
     if lineage.get("git_dirty") == "true":
         raise ReleaseError("the working tree has uncommitted changes; commit them so the version names its code")
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,6 +169,13 @@ def package(root: Path, version: registry.Version, say: Say) -> str:
     model_tag = f"{registry.MODEL_NAME}:v{version.number}-{commit[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
         bundle = registry.download(version, "bundle", Path(tmp))
+        recorded = version.tags.get("model_sha256")
+        actual = tracking.sha256(bundle / serving.MODEL_FILE)
+        if recorded != actual:
+            raise ReleaseError(
+                f"{version.label}'s model in the registry hashes to {actual}, but the version records "
+                f"model_sha256={recorded}: not building a Bento from it"
+            )
         golden = registry.golden(version)
         metadata = json.loads((bundle / serving.METADATA_FILE).read_text())
         try:

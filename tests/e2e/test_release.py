@@ -173,6 +173,23 @@ def test_rollback_takes_its_pin_from_git_not_from_a_registry_tag_and_checks_the_
     assert released.aliases()["production"] == "2"
 
 
+def test_a_model_swapped_in_the_artifact_store_is_not_packaged(released: Released) -> None:
+    """The registry records the model's sha256 at registration; the build refuses other bytes."""
+    with released.registry():
+        version = registry.get("1")
+    assert len(version.tags["model_sha256"]) == 64
+    store = released.project.path / ".mlflow" / "artifacts"
+    (model,) = store.rglob(f"{version.run_id}/artifacts/bundle/model.joblib")
+    original = model.read_bytes()
+    model.write_bytes(original + b"planted")
+    try:
+        refused = released.cli("package", "--version", "1", check=False)
+    finally:
+        model.write_bytes(original)
+    assert "flight-delay v1's model in the registry hashes to" in refused
+    assert f"model_sha256={version.tags['model_sha256']}: not building a Bento from it" in refused
+
+
 def test_a_version_that_never_passed_staging_is_refused(released: Released) -> None:
     output = released.cli("register")
     assert "registered flight-delay v3" in output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 
 from flightdelay import schemas, settings
 from flightdelay.core.features import FEATURES
+from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet
 from flightdelay.serving import EXAMPLE, Predictor, UnknownCodeError, write_bundle
 from tests.conftest import ROOT
@@ -38,7 +38,7 @@ def test_service_and_evaluate_give_identical_probabilities(predictor: Predictor,
     sample = latest.sample(n=2000, random_state=1)
     positions = latest.index.get_indexer(sample.index)
     served, _ = predictor.predict(requests_from(sample))
-    model = joblib.load(ROOT / params.paths.model)
+    model = dvc.load_model(ROOT, params.paths.model)
     evaluated = model.predict_proba(test.iloc[positions][list(FEATURES)])[:, 1]
     np.testing.assert_array_equal(served, evaluated)
 

@@ -29,7 +29,9 @@ def save_model(root: Path, params: Params) -> str:
     """Save the bundle (model, reference tables, threshold, lineage) once per model hash; return its tag."""
     import bentoml
 
-    digest = tracking.sha256(root / params.paths.model)
+    from flightdelay.io import dvc
+
+    digest = tracking.sha256(dvc.verify_output(root, "train", params.paths.model))
     tag = f"{MODEL_NAME}:{digest[:16]}"  # the same model always gets the same tag, never `latest`
     try:
         return str(bentoml.models.get(tag).tag)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -198,3 +200,51 @@ def cache_revision(root: Path, rev: str, pointer: Path) -> None:
                 seed(tree, pointer)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)
+
+
+class IntegrityError(DvcError):
+    """A pipeline output's bytes are not the ones ``dvc.lock`` records."""
+
+
+def recorded_md5(root: Path, stage: str, path: Path) -> str:
+    """The md5 that ``dvc.lock`` records for output ``path`` of ``stage``."""
+    try:
+        lock = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8"))
+        outs = lock["stages"][stage]["outs"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise IntegrityError(f"dvc.lock records no stage {stage!r} with outputs ({exc}); run `dvc repro`") from exc
+    for out in outs:
+        if Path(out["path"]) == path:
+            return str(out["md5"])
+    raise IntegrityError(f"dvc.lock records no output {path} for stage {stage!r}")
+
+
+def verify_output(root: Path, stage: str, path: Path) -> Path:
+    """``root / path``, once its bytes hash to what ``dvc.lock`` records; :class:`IntegrityError` otherwise.
+
+    A model file is code (joblib runs what it unpickles): one restored from a tampered cache or remote
+    object keeps the name of the hash it claims, so only hashing its bytes tells. Nothing loads a model
+    that fails this.
+    """
+    recorded = recorded_md5(root, stage, path)
+    target = root / path
+    if not target.is_file():
+        raise IntegrityError(f"{path} is missing; `dvc checkout` restores it, `dvc repro` rebuilds it")
+    digest = hashlib.md5(usedforsecurity=False)
+    with target.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != recorded:
+        raise IntegrityError(
+            f"{path} hashes to {digest.hexdigest()} but dvc.lock records {recorded}: it is not the file the "
+            f"pipeline recorded (a tampered cache or remote object?). Refusing to load it; `dvc checkout --force "
+            f"{path}` restores the recorded one if the cache holds it, `dvc repro --force {stage}` rebuilds it"
+        )
+    return target
+
+
+def load_model(root: Path, path: Path, stage: str = "train") -> Any:
+    """The pipeline's model, loaded only after :func:`verify_output` passed."""
+    import joblib
+
+    return joblib.load(verify_output(root, stage, path))

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
 from flightdelay.core import metrics
 from flightdelay.core.features import FEATURES, LABEL
+from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet, write_json
 from flightdelay.settings import Params
 from flightdelay.stages._runner import run_stage
@@ -84,9 +84,7 @@ def _log_to_mlflow(params: Params, result: dict[str, Any]) -> str:
 
 def evaluate(params: Params) -> None:
     """Write ``paths.metrics``, ``paths.slices`` and the plots under ``paths.plots``; log them to MLflow."""
-    if not params.paths.model.is_file():
-        raise FileNotFoundError(f"{params.paths.model}: not found; run the train stage (dvc repro)")
-    model = joblib.load(params.paths.model)
+    model = dvc.load_model(Path.cwd(), params.paths.model)  # the bytes dvc.lock records for train, or an error
     result = assess(params, model, read_parquet(params.paths.valid), read_parquet(params.paths.test))
     write_json(params.paths.metrics, result["metrics"])
     write_json(params.paths.slices, result["slices"])
