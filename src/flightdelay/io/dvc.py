@@ -112,6 +112,9 @@ def get_data(root: Path, pointer: Path) -> str:
     pulled: DvcError | None = None
     if remote:
         try:
+            # Hash what is downloaded (config.local, untracked): a remote object that is not what its name
+            # claims is refused, not checked out; the pipeline's own check covers what the cache already holds.
+            run("remote", "modify", "--local", remote, "verify", "true", cwd=root)
             run("pull", str(pointer), cwd=root)
             # The run-cache lets `dvc repro` restore stages the base branch already ran.
             run("fetch", "--run-cache", cwd=root)
