@@ -71,7 +71,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Static checks: ruff (lint + format), mypy strict, and the workflows (schema, zizmor)."""
+    """Static checks: ruff (lint + format), mypy strict, the workflows (schema, zizmor as an auditor), the overlays."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -86,7 +86,7 @@ def lint(session: nox.Session) -> None:
     if (github / "dependabot.yml").is_file():
         session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", str(github / "dependabot.yml"))
     if workflows or actions:
-        session.run("zizmor", "--offline", "--min-severity=low", *workflows, *actions)
+        session.run("zizmor", "--offline", "--persona=auditor", *workflows, *actions)
     session.run("flightdelay", "deploy-check")  # overlays rendered and validated against the Kubernetes schemas
 
 
