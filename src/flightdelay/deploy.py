@@ -18,7 +18,9 @@ import yaml
 from flightdelay.io.files import atomic_path
 
 ENVIRONMENTS = ("staging", "production")
-IMAGE_NAME = "flightdelay"  # the base Deployment's placeholder image
+# The base Deployment's placeholder image, until a pin replaces it: `.invalid` never resolves (RFC 2606),
+# so an overlay applied before its first release cannot pull an image of that name from any registry.
+IMAGE_NAME = "unpinned.invalid/flightdelay"
 BENTO_NAME = "flightdelay-service"  # bentofile.yaml `name`
 PREFIX = "flightdelay.dev/"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")

@@ -189,3 +189,15 @@ def test_the_history_of_an_overlay_is_read_from_git(root: Path) -> None:
         ("deploy", "3"),
         ("edit", None),
     ]
+
+
+def test_before_the_first_pin_nothing_pullable_renders(root: Path) -> None:
+    """An overlay synced before its first release must not run `flightdelay` from Docker Hub."""
+    for environment in deploy.ENVIRONMENTS:
+        assert deploy.read_pin(root, environment) is None
+        images = {
+            c["image"]
+            for m in deploy.render(root / "deploy" / environment)
+            for c in m.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        }
+        assert images == {"unpinned.invalid/flightdelay"}
