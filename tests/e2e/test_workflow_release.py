@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from flightdelay import deploy, registry
 from tests.act import REPOSITORY, Act, Run
@@ -159,3 +160,16 @@ def test_pin_pushes_are_serialised_and_go_to_the_runners_origin() -> None:
         assert "concurrency:\n  group: deploy-pins\n  cancel-in-progress: false\n" in text, name
     for path in workflows.glob("*.yml"):
         assert "github.com/${GITHUB_REPOSITORY}" not in path.read_text(), path.name
+
+
+def test_secrets_live_in_environments_and_prs_get_a_read_only_role() -> None:
+    """A repository secret is readable by a workflow on any branch; an environment secret only by its jobs."""
+    workflows = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+    for path in workflows.glob("*.yml"):
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            text = yaml.safe_dump(job)
+            for secret in ("MLFLOW_TRACKING_TOKEN", "RETRAIN_TOKEN"):
+                if f"secrets.{secret}" in text:
+                    assert job.get("environment"), f"{path.name}:{name} reads {secret} outside an environment"
+    pr = (workflows / "pr.yml").read_text()
+    assert "vars.AWS_PR_ROLE_ARN" in pr and "vars.AWS_ROLE_ARN" not in pr
