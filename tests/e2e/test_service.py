@@ -5,7 +5,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+import yaml
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
@@ -242,6 +245,64 @@ def test_unknown_paths_add_no_metric_series(served: Served) -> None:
     assert set(after) == set(before), sorted(set(after) ^ set(before))[:10]
     counter = next(k for k in after if k.startswith("flightdelay_unknown_path_requests_total"))
     assert after[counter] - before[counter] == 200
+
+
+READ_ONLY_SERVE = """
+set -e
+mkdir -p "$BENTOML_HOME/prometheus_multiproc_dir"
+for d in "$BENTOML_HOME" "$PYTHON_PREFIX"; do mount --bind "$d" "$d"; mount -o remount,bind,ro "$d"; done
+mount -t tmpfs -o size=256m tmpfs "$BENTOML_HOME/prometheus_multiproc_dir"
+mount -t tmpfs -o size=256m tmpfs "$TMPDIR"
+exec "$PYTHON" -m bentoml serve "$BENTO" --host 127.0.0.1 --port "$PORT"
+"""
+
+
+def test_the_bento_serves_from_a_read_only_filesystem_but_the_deployments_volumes(
+    served: Served, tmp_path: Path
+) -> None:
+    """The Deployment sets readOnlyRootFilesystem and mounts emptyDirs for what `bentoml serve` writes; so here:
+    the Bento store, its home and the Python environment read-only, tmpfs for those two places alone."""
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"no mount namespace here (unshare -m: {probe.stderr.decode().strip()}); the cluster checks it")
+    deployment = yaml.safe_load((ROOT / "deploy" / "base" / "deployment.yaml").read_text())
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"/var/log/flightdelay", "/home/bentoml/prometheus_multiproc_dir", "/tmp"}
+    port = bento.free_port()
+    short = Path(tempfile.mkdtemp(prefix="ro-", dir="/tmp"))  # unix sockets go here: a path under 108 bytes
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
+        "BENTOML_HOME": str(served.bento_home),
+        "HOME": str(served.bento_home),
+        "TMPDIR": str(short),
+        "PYTHON": sys.executable,
+        "PYTHON_PREFIX": sys.prefix,
+        "BENTO": served.bento_tag,
+        "PORT": str(port),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "FLIGHTDELAY_PREDICTION_LOG": str(tmp_path / "log" / "predictions.jsonl"),
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            ["unshare", "-m", "bash", "-c", READ_ONLY_SERVE], env=env, stdout=output, stderr=output
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while not bento.answers(f"{url}/readyz"):
+            assert server.poll() is None, f"exited {server.returncode}:\n{log.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.5)
+        again = Served(url, served.bento_tag, served.model_tag, served.bento_home, tmp_path / "log")
+        status, answer = again.call("/predict", {"flight": EXAMPLE})
+        assert status == 200, (answer, log.read_text()[-4000:])
+        assert again.get("/metrics")[0] == 200
+    finally:
+        bento.stop(server)
+        short.rmdir()
+    assert "Read-only file system" not in log.read_text()
 
 
 def _post_raw(url: str, path: str, *, declared: int | None, chunks: list[bytes]) -> tuple[int, str]:
