@@ -210,9 +210,8 @@ def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | N
     log, skipped = read_log(log_path)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp)
-        serving.write_bundle(
-            bundle, root / params.paths.model, root / params.paths.raw, root / params.paths.metrics, {}
-        )
+        verified = dvc.verify_output(root, "train", params.paths.model)  # unpickled by Predictor.load below
+        serving.write_bundle(bundle, verified, root / params.paths.raw, root / params.paths.metrics, {})
         predictor = serving.Predictor.load(bundle)
     model = schemas.request_model()
     problems = []

@@ -31,7 +31,8 @@ class Payload:
 
 
 def plant(path: Path, marker: Path) -> None:
-    path.chmod(0o644)
+    """Replace the file (a new inode: a hard link to a shared cache object must not carry the payload)."""
+    path.unlink()
     joblib.dump(Payload(marker), path)
 
 

@@ -22,7 +22,8 @@ from tests.conftest import ROOT
 @pytest.fixture(scope="module")
 def predictor(params: settings.Params, tmp_path_factory: pytest.TempPathFactory) -> Predictor:
     bundle = tmp_path_factory.mktemp("bundle")
-    write_bundle(bundle, ROOT / params.paths.model, ROOT / params.paths.raw, ROOT / params.paths.metrics, {})
+    model = dvc.verify_output(ROOT, "train", params.paths.model)  # the bundle's model is unpickled below
+    write_bundle(bundle, model, ROOT / params.paths.raw, ROOT / params.paths.metrics, {})
     return Predictor.load(bundle)
 
 

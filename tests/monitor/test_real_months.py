@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from flightdelay import monitor, schemas, serving, settings
+from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet
 from tests.conftest import ROOT
 
@@ -78,9 +79,8 @@ def test_a_prediction_log_with_late_labels_gives_live_metrics(
         }
         for r in october[list(schemas.REQUEST_COLUMNS)].to_dict(orient="records")
     ]
-    serving.write_bundle(
-        tmp_path / "bundle", ROOT / params.paths.model, ROOT / params.paths.raw, ROOT / params.paths.metrics, {}
-    )
+    model = dvc.verify_output(ROOT, "train", params.paths.model)
+    serving.write_bundle(tmp_path / "bundle", model, ROOT / params.paths.raw, ROOT / params.paths.metrics, {})
     proba, _ = serving.Predictor.load(tmp_path / "bundle").predict(requests)
     ids = [uuid.uuid4().hex for _ in requests]
     log = tmp_path / "predictions.jsonl"
