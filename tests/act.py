@@ -130,8 +130,11 @@ class Act:
             HOME=str(self.home),
             ACT_DISABLE_VERSION_CHECK="1",  # act would ask its notices server otherwise
         )
+        # GitHub's runners set none of these; PYTHONDONTWRITEBYTECODE would make each job's nox sessions
+        # compile every installed package (noxfile.ENV) instead of writing bytecode on first import.
         for name in ("VIRTUAL_ENV", "PYTHONPATH", "MLFLOW_TRACKING_URI", "BENTOML_HOME", "GITHUB_TOKEN"):
             env.pop(name, None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PATH"] = os.pathsep.join(
             p for p in env["PATH"].split(os.pathsep) if p and not p.startswith(str(Path(sys.prefix)))
         )
