@@ -303,7 +303,7 @@ def containerize(
 
 @app.command("deploy-check")
 def deploy_check() -> None:
-    """Validate the overlays (Kubernetes schemas, pin consistency) and the Prometheus rules (PromQL)."""
+    """Validate the overlays (Kubernetes schemas, pin consistency), the Prometheus rules and the base image pin."""
     from flightdelay import deploy
 
     failed = False
@@ -326,7 +326,12 @@ def deploy_check() -> None:
         typer.echo(f"monitoring: {problem}", err=True)
     if not monitoring:
         typer.echo("monitoring: alert rules and scrape configuration valid")
-    if failed or monitoring:
+    image = deploy.base_image_problems(Path.cwd())
+    for problem in image:
+        typer.echo(problem, err=True)
+    if not image:
+        typer.echo("bentofile.yaml: base image pinned by digest")
+    if failed or monitoring or image:
         raise typer.Exit(1)
 
 

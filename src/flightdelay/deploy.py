@@ -24,6 +24,7 @@ IMAGE_NAME = "unpinned.invalid/flightdelay"
 BENTO_NAME = "flightdelay-service"  # bentofile.yaml `name`
 PREFIX = "flightdelay.dev/"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_PINNED_IMAGE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 
 
 class DeployError(ValueError):
@@ -360,6 +361,21 @@ def monitoring_problems(root: Path) -> list[str]:
     for name, query in _canary_queries(root):
         problems += promql_problems(query, f"analysis-template.yaml {name}")
     return problems
+
+
+def base_image_problems(root: Path) -> list[str]:
+    """The Bento's base image must be pinned by digest: a tag moves, and the image would change under the lock."""
+    try:
+        docker = (yaml.safe_load((root / "bentofile.yaml").read_text()) or {}).get("docker") or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"bentofile.yaml: {exc}"]
+    image = docker.get("base_image")
+    if not isinstance(image, str) or not _PINNED_IMAGE.match(image):
+        return [
+            f"bentofile.yaml: docker.base_image {image!r} is not pinned by digest "
+            "(want name:tag@sha256:<64 hex>; `docker buildx imagetools inspect NAME:TAG` prints the digest)"
+        ]
+    return []
 
 
 def _canary_queries(root: Path) -> list[tuple[str, str]]:

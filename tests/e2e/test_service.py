@@ -92,6 +92,14 @@ def test_golden_request_matches_the_pipelines_model(served: Served) -> None:
     assert len(answer["request_id"]) == 32
 
 
+def test_the_bentos_dockerfile_starts_from_the_pinned_base_image(served: Served) -> None:
+    name, _, version = served.bento_tag.partition(":")
+    dockerfile = (served.bento_home / "bentos" / name / version / "env" / "docker" / "Dockerfile").read_text()
+    pinned = yaml.safe_load((ROOT / "bentofile.yaml").read_text())["docker"]["base_image"]
+    froms = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert froms == [pinned]
+
+
 def test_batch_answers_each_flight(served: Served) -> None:
     flights = [EXAMPLE, EXAMPLE | {"sched_dep_time": 600, "sched_arr_time": 850}, EXAMPLE | {"precip": 0.4}]
     status, answers = served.call("/predict_batch", {"flights": flights})

@@ -201,3 +201,20 @@ def test_before_the_first_pin_nothing_pullable_renders(root: Path) -> None:
             for c in m.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
         }
         assert images == {"unpinned.invalid/flightdelay"}
+
+
+def test_the_committed_base_image_is_pinned_by_digest() -> None:
+    assert deploy.base_image_problems(ROOT) == []
+
+
+@pytest.mark.parametrize(
+    "image",
+    [None, "python:3.11-slim", "python:3.11-slim@sha256:abc", "python@sha256:" + "AB" * 32],
+)
+def test_a_base_image_without_a_digest_is_refused(tmp_path: Path, image: str | None) -> None:
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    bentofile["docker"] = {"base_image": image} if image else {"python_version": "3.11"}
+    (tmp_path / "bentofile.yaml").write_text(yaml.safe_dump(bentofile))
+    (problem,) = deploy.base_image_problems(tmp_path)
+    assert "docker.base_image" in problem
+    assert "not pinned by digest" in problem
