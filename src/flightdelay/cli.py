@@ -70,12 +70,9 @@ def tune(
         _fail(str(exc))
         return
     tracking.configure(Path.cwd())
-    trials = tuning.ranked(tuning.search(params, train, valid))
-    typer.echo(f"{len(trials)} trial(s); best first (validation ROC AUC):")
-    for trial in trials[:5]:
-        typer.echo(f"  {trial.valid_roc_auc:.4f}  {trial.seconds:6.1f}s  {trial.params}")
-    if trials:
-        typer.echo(f"adopt the best with:\n  {tuning.adopt_command(trials[0].params)}")
+    trials = tuning.search(params, train, valid)
+    for line in tuning.summary(trials, params.train.hist_gradient_boosting.model_dump()):
+        typer.echo(line)
 
 
 @app.command("bento-model")

@@ -41,9 +41,10 @@ def candidates(params: Params) -> list[dict[str, Any]]:
     return unique[: params.tune.max_trials]
 
 
-def adopt_command(best: dict[str, Any]) -> str:
-    """The one line that runs the pipeline with ``best`` as a DVC experiment."""
-    sets = " ".join(f"-S train.hist_gradient_boosting.{k}={v}" for k, v in sorted(best.items()))
+def adopt_command(best: dict[str, Any], current: dict[str, Any] | None = None) -> str:
+    """The one line that runs the pipeline with ``best`` as a DVC experiment: only what differs from ``current``."""
+    changed = {k: v for k, v in best.items() if current is None or current.get(k) != v}
+    sets = " ".join(f"-S train.hist_gradient_boosting.{k}={v}" for k, v in sorted(changed.items()))
     return f"dvc exp run {sets}"
 
 
@@ -74,14 +75,39 @@ def search(params: Params, train: pd.DataFrame, valid: pd.DataFrame) -> list[Tri
                 mlflow.log_params(candidate)
                 mlflow.log_metrics({"valid_roc_auc": auc, "fit_seconds": trial.seconds})
         if trials:
-            best = max(trials, key=lambda t: t.valid_roc_auc)
+            current = params.train.hist_gradient_boosting.model_dump()
+            best = ranked(trials, current)[0]
             mlflow.log_metric("best_valid_roc_auc", best.valid_roc_auc)
             mlflow.set_tag("best_params", str(best.params))
-            mlflow.set_tag("adopt", adopt_command(best.params))
+            adopt = "nothing: the current params" if best.params == current else adopt_command(best.params, current)
+            mlflow.set_tag("adopt", adopt)
         mlflow.set_tag("trials", str(len(trials)))
 
     return trials
 
 
-def ranked(trials: list[Trial]) -> list[Trial]:
-    return sorted(trials, key=lambda t: (-t.valid_roc_auc, t.seconds))
+def ranked(trials: list[Trial], current: dict[str, Any] | None = None) -> list[Trial]:
+    """Best validation ROC AUC first; on a tie the current params, then the faster fit."""
+    return sorted(trials, key=lambda t: (-t.valid_roc_auc, t.params != current, t.seconds))
+
+
+def summary(trials: list[Trial], current: dict[str, Any], shown: int = 10) -> list[str]:
+    """What a search found, as lines to print: the leading trials, then what to do about the best one."""
+    if not trials:
+        return ["no trial finished within the budget; raise it with --budget"]
+    order = ranked(trials, current)
+    head = f"{len(trials)} trial{'s' if len(trials) != 1 else ''}, ranked by validation ROC AUC"
+    lines = [head + (":" if len(order) <= shown else f"; the best {shown}:")]
+    for trial in order[:shown]:
+        mark = "  (current params.yaml)" if trial.params == current else ""
+        lines.append(f"  {trial.valid_roc_auc:.4f}  {trial.seconds:6.1f}s  {trial.params}{mark}")
+    if len(order) > shown:
+        lines.append(f"  ... {len(order) - shown} more in the MLflow run `tune`")
+    best = order[0]
+    if best.params == current:
+        lines.append(f"the current params.yaml is already the best found ({best.valid_roc_auc:.4f}); nothing to adopt")
+        return lines
+    baseline = next((t for t in trials if t.params == current), None)
+    gain = f" (+{best.valid_roc_auc - baseline.valid_roc_auc:.4f} over the current params)" if baseline else ""
+    lines.append(f"adopt the best{gain} with:\n  {adopt_command(best.params, current)}")
+    return lines

@@ -52,3 +52,41 @@ def test_every_trial_is_a_child_run(params: settings.Params, tmp_path: Path) -> 
     assert len(parents) == 1
     assert len(children) == 3
     assert parents[0].data.tags["adopt"].startswith("dvc exp run -S")
+
+
+CURRENT = {"learning_rate": 0.05, "max_iter": 200}
+
+
+def trial(auc: float, seconds: float = 1.0, **changes: float) -> tune.Trial:
+    return tune.Trial(CURRENT | changes, auc, seconds)
+
+
+def test_the_summary_lists_every_trial_it_counts() -> None:
+    trials = [trial(0.70), trial(0.71, learning_rate=0.1), trial(0.69, max_iter=100)]
+    lines = tune.summary(trials, CURRENT)
+    assert lines[0] == "3 trials, ranked by validation ROC AUC:"
+    assert [line.split()[0] for line in lines[1:4]] == ["0.7100", "0.7000", "0.6900"]
+    assert lines[2].endswith("(current params.yaml)")
+    assert lines[4] == (
+        "adopt the best (+0.0100 over the current params) with:\n"
+        "  dvc exp run -S train.hist_gradient_boosting.learning_rate=0.1"
+    )
+
+
+def test_a_long_search_says_how_many_it_leaves_out() -> None:
+    trials = [trial(0.60 + i / 100, max_iter=i) for i in range(12)]
+    lines = tune.summary(trials, CURRENT, shown=10)
+    assert lines[0] == "12 trials, ranked by validation ROC AUC; the best 10:"
+    assert lines[11] == "  ... 2 more in the MLflow run `tune`"
+
+
+def test_when_the_current_params_are_the_best_there_is_nothing_to_adopt() -> None:
+    trials = [trial(0.71, learning_rate=0.1), trial(0.71, seconds=5.0), trial(0.70, max_iter=100)]
+    lines = tune.summary(trials, CURRENT)
+    assert lines[1].endswith("(current params.yaml)")  # a tie goes to what is already there
+    assert lines[-1] == "the current params.yaml is already the best found (0.7100); nothing to adopt"
+    assert not any("dvc exp run" in line for line in lines)
+
+
+def test_no_finished_trial_says_so() -> None:
+    assert tune.summary([], CURRENT) == ["no trial finished within the budget; raise it with --budget"]
