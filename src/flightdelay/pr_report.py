@@ -164,6 +164,7 @@ def build(
         uncommitted=git.changed(root, ["dvc.lock", *params.paths.committed])
         if pipeline is not None and pipeline.ok
         else [],
+        min_slice_rows=params.report.min_slice_rows,
     )
     document = report.render(inputs)
     out.mkdir(parents=True, exist_ok=True)

@@ -104,6 +104,12 @@ class Gate(_Frozen):
     max_regression: dict[str, Annotated[float, Field(ge=0)]]
 
 
+class Report(_Frozen):
+    """How the PR report shows what the gate does not judge."""
+
+    min_slice_rows: Annotated[int, Field(ge=1)]
+
+
 class Monitor(_Frozen):
     """Drift and decay thresholds for ``nox -s monitor`` (the feedback loop)."""
 
@@ -126,6 +132,7 @@ class Params(_Frozen):
     evaluate: Evaluate
     tune: Tune
     gate: Gate
+    report: Report
     monitor: Monitor
 
 

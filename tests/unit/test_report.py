@@ -46,7 +46,7 @@ def test_base_without_metrics_is_a_sentence() -> None:
 
 
 def test_nothing_changed_is_a_sentence() -> None:
-    assert "No metric changed: all 3 are identical to the base." in make(pr_metrics=dict(BASE))
+    assert "No metric changed: all 2 are identical to the base." in make(pr_metrics=dict(BASE))
 
 
 def test_metric_that_appears_and_disappears() -> None:
@@ -55,9 +55,16 @@ def test_metric_that_appears_and_disappears() -> None:
     assert "| test.log_loss | 0.4500 | — | removed | |" in text
 
 
-def test_moved_test_month_is_called_out() -> None:
-    text = make(pr_metrics={"test.roc_auc": 0.7, "test.log_loss": 0.45, "periods.test": 201311})
-    assert "The test month moved (201310 → 201311)" in text
+def test_moved_test_month_is_called_out_and_not_diffed() -> None:
+    text = make(
+        base_metrics=BASE | {"test.rows": 28889.0},
+        pr_metrics={"test.roc_auc": 0.7, "test.log_loss": 0.45, "periods.test": 201311, "test.rows": 27268.0},
+    )
+    assert "- Test month: 2013-10, 28,889 rows in the base → 2013-11, 27,268 rows in the PR" in text
+    assert "- the test month moved, so the two columns below score different months" in text
+    assert "| periods.test |" not in text  # a month and a count are what was scored, not metrics to diff
+    assert "| test.rows |" not in text
+    assert "+1.0000" not in text
 
 
 def test_params_and_data_sections() -> None:
@@ -65,7 +72,7 @@ def test_params_and_data_sections() -> None:
     text = make(params=[("train.hist_gradient_boosting.max_iter", 300, 50)], data=data)
     assert "| train.hist_gradient_boosting.max_iter | 300 | 50 |" in text
     assert "`data.dvc` changed: 23 → 25 files" in text
-    assert "| flights/2013-11.csv | added | — | 27268 |" in text
+    assert "| flights/2013-11.csv | added | — | 27,268 |" in text
     assert "No params changed." in make()
     assert "`data.dvc` is unchanged." in make()
 
@@ -82,11 +89,14 @@ def test_failed_pipeline_names_the_stage() -> None:
     assert "The PR has no metrics" in text
 
 
-def test_slices_fold_away() -> None:
-    slices = {"carrier": {"AA": {"roc_auc": 0.7, "rows": 10.0}}}
-    text = make(pr_slices=slices, base_slices=slices)
+def test_slices_fold_away_and_small_ones_show_no_auc() -> None:
+    base = {"carrier": {"AA": {"roc_auc": 0.7, "rows": 2715.0}, "OO": {"roc_auc": 0.61, "rows": 120.0}}}
+    pr = {"carrier": {"AA": {"roc_auc": 0.72, "rows": 2698.0}, "OO": {"roc_auc": 0.0, "rows": 5.0}}}
+    text = make(pr_slices=pr, base_slices=base, min_slice_rows=100)
     assert "<details><summary>Slice metrics (carrier)" in text
-    assert "| carrier.AA.roc_auc | 0.7000 | 0.7000 | 0 |" in text
+    assert "| carrier AA | 2,715 | 2,698 | 0.7000 | 0.7200 | +0.0200 |" in text
+    assert "| carrier OO | 120 | 5 | — | — | too few rows |" in text
+    assert "fewer than 100 test rows" in text
 
 
 def test_flatten_names_like_dvc() -> None:
@@ -98,6 +108,6 @@ def test_counts_read_as_whole_numbers_and_validation_month_folds() -> None:
         pr_metrics={"test.rows": 28889.0, "valid.roc_auc": 0.75, "periods.test": 201310},
         base_metrics={"test.rows": 28889.0, "valid.roc_auc": 0.74, "periods.test": 201310},
     )
-    assert "| test.rows | 28,889 | 28,889 | 0 | |" in text.replace("|  |", "| |")
+    assert "- Test month: 2013-10, 28,889 rows" in text
     folded = text.split("<details><summary>Validation-month metrics</summary>")[1]
     assert "| valid.roc_auc | 0.7400 | 0.7500 | +0.0100 | 🟢 better |" in folded

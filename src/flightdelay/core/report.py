@@ -74,6 +74,7 @@ class ReportInput:
     run_url: str | None = None
     # Outputs the PR committed that differ from what CI reproduced: merged, they would break the release.
     uncommitted: list[str] = field(default_factory=list)
+    min_slice_rows: int = 100  # report.min_slice_rows
 
     @property
     def passed(self) -> bool:
@@ -108,16 +109,14 @@ def _metrics(report: ReportInput) -> list[str]:
         return [*lines, "The PR has no metrics: the pipeline did not finish (see **Pipeline**).", ""]
     if base is None:
         lines += ["The base has no metrics yet, so there is nothing to compare: the PR's metrics alone.", ""]
-        lines += ["| metric | PR |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(pr.items())]
+        lines += [*_scored({}, pr), "", "| metric | PR |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(pr.items()) if not _is_context(k)]
         return [*lines, ""]
-    keys = sorted(set(pr) | set(base))
+    keys = sorted(k for k in set(pr) | set(base) if not _is_context(k))
     changed = [k for k in keys if k not in pr or k not in base or _judgement(k, base[k], pr[k])[1] != "same"]
     if not changed:
         lines += [f"No metric changed: all {len(keys)} are identical to the base.", ""]
-    moved = base.get("periods.test"), pr.get("periods.test")
-    if None not in moved and moved[0] != moved[1]:
-        lines += [f"The test month moved ({moved[0]} → {moved[1]}): the two columns score different months.", ""]
+    lines += [*_scored(base, pr), ""]
     # The test month leads; the validation month (where the threshold is chosen) folds away.
     main = [k for k in keys if not k.startswith("valid.")]
     folded = [k for k in keys if k.startswith("valid.")]
@@ -126,6 +125,40 @@ def _metrics(report: ReportInput) -> list[str]:
         lines += ["", "<details><summary>Validation-month metrics</summary>", ""]
         lines += [*_metric_table(folded, base, pr), "", "</details>"]
     return [*lines, ""]
+
+
+def _is_context(key: str) -> bool:
+    """What was scored rather than how well: the months and the row counts are not metrics to diff."""
+    return key.startswith("periods.") or key.endswith(".rows")
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}" if isinstance(value, int | float) and float(value).is_integer() else _fmt(value)
+
+
+def _month(value: Any) -> str:
+    """``201310`` (YYYYMM, as ``metrics.json`` records it) -> ``2013-10``."""
+    if isinstance(value, int | float) and float(value).is_integer() and 100001 <= value <= 999912:
+        return f"{int(value) // 100}-{int(value) % 100:02d}"
+    return _fmt(value)
+
+
+def _scored(base: Mapping[str, Any], pr: Mapping[str, Any]) -> list[str]:
+    """Which month each split scored and on how many rows, base and PR; a moved test month said plainly."""
+    lines = []
+    for split, name in (("test", "Test month"), ("valid", "Validation month")):
+        before = (base.get(f"periods.{split}"), base.get(f"{split}.rows"))
+        after = (pr.get(f"periods.{split}"), pr.get(f"{split}.rows"))
+        if after == (None, None):
+            continue
+        now = f"{_month(after[0])}, {_count(after[1])} rows"
+        if before not in (after, (None, None)):
+            now = f"{_month(before[0])}, {_count(before[1])} rows in the base → {now} in the PR"
+        lines.append(f"- {name}: {now}")
+    moved = base.get("periods.test"), pr.get("periods.test")
+    if None not in moved and moved[0] != moved[1]:
+        lines.append("- the test month moved, so the two columns below score different months")
+    return lines
 
 
 def _metric_table(keys: list[str], base: Mapping[str, Any], pr: Mapping[str, Any]) -> list[str]:
@@ -145,18 +178,26 @@ def _metric_table(keys: list[str], base: Mapping[str, Any], pr: Mapping[str, Any
 def _slices(report: ReportInput) -> list[str]:
     if not report.pr_slices:
         return []
-    base = flatten(report.base_slices or {})
-    pr = flatten(report.pr_slices)
-    keys = [k for k in sorted(pr) if k.endswith(".roc_auc") or k.endswith(".rows")]
+    base = report.base_slices or {}
+    least = report.min_slice_rows
     lines = [
         f"<details><summary>Slice metrics ({', '.join(report.pr_slices)}): ROC AUC and rows</summary>",
         "",
-        "| slice | base | PR | change |",
-        "|---|---|---|---|",
+        f"A slice with fewer than {least:,} test rows in either column shows no ROC AUC: too few rows to judge it.",
+        "",
+        "| slice | rows base | rows PR | ROC AUC base | ROC AUC PR | change |",
+        "|---|---|---|---|---|---|",
     ]
-    for key in keys:
-        change, _ = _judgement(key, base.get(key), pr[key])
-        lines.append(f"| {key} | {_fmt(base.get(key))} | {_fmt(pr[key])} | {change} |")
+    for dimension, groups in report.pr_slices.items():
+        for group, scores in sorted(groups.items()):
+            before = base.get(dimension, {}).get(group, {})
+            rows = before.get("rows"), scores.get("rows")
+            if any(isinstance(n, int | float) and n < least for n in rows):
+                auc = ("—", "—", "too few rows")
+            else:
+                change, _ = _judgement("roc_auc", before.get("roc_auc"), scores.get("roc_auc"))
+                auc = (_fmt(before.get("roc_auc")), _fmt(scores.get("roc_auc")), change)
+            lines.append(f"| {dimension} {group} | {_count(rows[0])} | {_count(rows[1])} | {' | '.join(auc)} |")
     return [*lines, "", "</details>", ""]
 
 
@@ -183,7 +224,7 @@ def _data(report: ReportInput) -> list[str]:
         return [*lines, "The file lists of the two versions were not available, so no per-file changes.", ""]
     lines += ["| file | change | rows base | rows PR |", "|---|---|---|---|"]
     lines += [
-        f"| {f.path} | {f.change} | {_fmt(f.rows_before)} | {_fmt(f.rows_after)} |"
+        f"| {f.path} | {f.change} | {_count(f.rows_before)} | {_count(f.rows_after)} |"
         for f in sorted(data.files, key=lambda f: f.path)
     ]
     return [*lines, ""]

@@ -24,7 +24,7 @@ def featurize(params: Params) -> None:
         ("test", split.test, params.paths.test),
     ):
         write_parquet(target, part)
-        months = sorted((part["year"] * 100 + part["month"]).unique())
+        months = sorted(int(m) for m in (part["year"] * 100 + part["month"]).unique())
         log.info("%s: %d rows, months %s, delayed %.3f", name, len(part), months, part["delayed"].mean())
 
 
