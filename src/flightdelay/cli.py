@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,37 @@ def tune(
     trials = tuning.search(params, train, valid)
     for line in tuning.summary(trials, params.train.hist_gradient_boosting.model_dump()):
         typer.echo(line)
+
+
+@app.command("log-evaluation")
+def log_evaluation(
+    params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
+) -> None:
+    """Give the current model's MLflow run the evaluation dvc.lock records, when DVC skipped evaluate.
+
+    In a fresh clone `dvc repro` retrains (the model is not in git) but skips evaluate: its inputs hash as
+    recorded and its outputs are committed. Those outputs are this model's evaluation (dvc.lock ties them to
+    the model's hash), so they belong on the run that trained it; `nox -s pipeline` logs them after repro.
+    """
+    from flightdelay import settings
+    from flightdelay.io import dvc, tracking
+
+    root = Path.cwd()
+    try:
+        params = settings.load(params_file)
+        model = dvc.verify_output(root, "train", params.paths.model)
+        reports = [dvc.verify_output(root, "evaluate", p) for p in (params.paths.metrics, params.paths.slices)]
+    except (settings.ParamsError, dvc.DvcError) as exc:
+        _fail(str(exc))
+        return
+    if not dvc.up_to_date(root, "evaluate"):
+        _fail("evaluate is not up to date with its inputs (`dvc status evaluate`): run `dvc repro` first")
+        return
+    tracking.configure(root)
+    metrics, slices = (json.loads(p.read_text()) for p in reports)
+    run_id, logged = tracking.log_evaluation(root, model, metrics, slices, if_missing=True)
+    done = "logged the evaluation recorded in dvc.lock to" if logged else "already has its evaluation:"
+    typer.echo(f"MLflow run {run_id} {done} test ROC AUC {metrics['test']['roc_auc']:.4f}")
 
 
 @app.command("bento-model")

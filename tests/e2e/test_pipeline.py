@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 import yaml
@@ -99,8 +100,21 @@ def test_fresh_clone_reproduces_the_committed_lock(tmp_path: Path) -> None:
     project = clone_template(tmp_path / "repo", environment(tmp_path))
     got = project.cli("get-data")
     assert "matches data.dvc" in got.stdout
-    project.dvc("repro")
+    done = project.dvc("repro")
+    assert ran(done.stdout) == {"ingest", "featurize", "train"}  # not in git: the model and the data it learns from
     assert project.git("status", "--porcelain") == ""
+
+    # The run the user opens first: evaluate was skipped, its committed outputs are this model's evaluation.
+    logged = project.cli("log-evaluation")
+    assert "logged the evaluation recorded in dvc.lock" in logged.stdout
+    again = project.cli("log-evaluation")
+    assert "already has its evaluation" in again.stdout
+    recorded = json.loads((project.path / "reports/metrics.json").read_text())
+    client = mlflow.MlflowClient(project.env["MLFLOW_TRACKING_URI"])
+    (run,) = client.search_runs(client.get_experiment_by_name("flightdelay").experiment_id)
+    assert run.data.metrics["test_roc_auc"] == recorded["test"]["roc_auc"]
+    assert run.data.metrics["threshold"] == recorded["threshold"]
+    assert run.data.metrics["train_rows"] > 0
 
 
 def test_unreachable_remote_falls_back_to_the_sample(scenario: Project, tmp_path: Path) -> None:

@@ -33,6 +33,11 @@ def run(*args: str, cwd: Path) -> str:
     return done.stdout
 
 
+def up_to_date(root: Path, stage: str) -> bool:
+    """Whether ``stage``'s dependencies and outputs are what ``dvc.lock`` records (``dvc status --quiet``)."""
+    return _dvc("status", "--quiet", stage, cwd=root).returncode == 0
+
+
 def tracked(pointer: Path) -> dict[str, object]:
     """The single output recorded in a ``.dvc`` file."""
     try:

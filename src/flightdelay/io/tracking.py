@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import mlflow
 
@@ -68,3 +70,27 @@ def find_run(model_sha256: str) -> str | None:
         output_format="list",
     )
     return runs[0].info.run_id if runs else None
+
+
+def evaluation_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """``metrics.json`` as MLflow metric names: ``threshold``, ``test_roc_auc``, ``valid_log_loss``..."""
+    flat = {"threshold": float(metrics["threshold"])}
+    for part in ("test", "valid"):
+        flat |= {f"{part}_{k}": float(v) for k, v in metrics[part].items() if v is not None}
+    return flat
+
+
+def log_evaluation(
+    root: Path, model: Path, metrics: Mapping[str, Any], slices: Mapping[str, Any], *, if_missing: bool = False
+) -> tuple[str, bool]:
+    """Log an evaluation to the run that trained ``model`` (a new run when none did); return its id, and
+    whether anything was logged. ``if_missing``: leave a run that already has test metrics as it is."""
+    model_sha = sha256(model)
+    run_id = find_run(model_sha)
+    if if_missing and run_id and any(k.startswith("test_") for k in mlflow.get_run(run_id).data.metrics):
+        return run_id, False
+    tags = None if run_id else lineage(root) | {MODEL_SHA_TAG: model_sha, "stage": "evaluate"}
+    with mlflow.start_run(run_id=run_id, tags=tags) as run:
+        mlflow.log_metrics(evaluation_metrics(metrics))
+        mlflow.log_dict(dict(slices), "evaluation/slices.json")
+        return str(run.info.run_id), True

@@ -63,25 +63,6 @@ def assess(params: Params, model: Any, valid: pd.DataFrame, test: pd.DataFrame) 
     }
 
 
-def _log_to_mlflow(params: Params, result: dict[str, Any]) -> str:
-    import mlflow
-
-    from flightdelay.io import tracking
-
-    root = Path.cwd()
-    tracking.configure(root)
-    model_sha = tracking.sha256(params.paths.model)
-    run_id = tracking.find_run(model_sha)
-    tags = None if run_id else tracking.lineage(root) | {tracking.MODEL_SHA_TAG: model_sha, "stage": "evaluate"}
-    flat = {"threshold": result["metrics"]["threshold"]}
-    for part in ("test", "valid"):
-        flat |= {f"{part}_{k}": v for k, v in result["metrics"][part].items() if v is not None}
-    with mlflow.start_run(run_id=run_id, tags=tags) as run:
-        mlflow.log_metrics(flat)
-        mlflow.log_dict(result["slices"], "evaluation/slices.json")
-        return str(run.info.run_id)
-
-
 def evaluate(params: Params) -> None:
     """Write ``paths.metrics``, ``paths.slices`` and the plots under ``paths.plots``; log them to MLflow."""
     model = dvc.load_model(Path.cwd(), params.paths.model)  # the bytes dvc.lock records for train, or an error
@@ -91,7 +72,10 @@ def evaluate(params: Params) -> None:
     for name, rows in result["curves"].items():
         write_json(params.paths.plots / f"{name}.json", rows, indent=None)
     write_json(params.paths.plots / "confusion.json", result["confusion"], indent=None)
-    run_id = _log_to_mlflow(params, result)
+    from flightdelay.io import tracking
+
+    tracking.configure(Path.cwd())
+    run_id, _ = tracking.log_evaluation(Path.cwd(), params.paths.model, result["metrics"], result["slices"])
     log.info("test: %s; MLflow run %s", json.dumps(result["metrics"]["test"]), run_id)
 
 
