@@ -300,6 +300,49 @@ REQUIRED_REQUEST_COLUMNS = (
     "origin_departures_in_hour",
     "carrier_departures_of_day",
 )
+# What each request field means, for a caller reading the OpenAPI page. Weather is the origin's, as
+# observed by the time of the prediction; "unknown" is an absent (or null) optional field.
+REQUEST_DESCRIPTIONS = {
+    "year": "year of the scheduled departure",
+    "month": "month of the scheduled departure (1-12)",
+    "day": "day of the month of the scheduled departure; year, month and day must be a calendar date",
+    "sched_dep_time": "scheduled departure, local time at the origin, as HHMM (1730 is 5:30 pm)",
+    "sched_arr_time": "scheduled arrival, local time at the destination, as HHMM",
+    "carrier": "airline code (UA, DL, ...); one the reference tables do not list is refused",
+    "flight": "flight number",
+    "tailnum": "tail number of the aircraft, which gives its age, engines and seats; unknown if absent",
+    "origin": "FAA code of the departure airport, one of the New York airports the model knows (EWR, JFK, LGA); "
+    "one the reference tables do not list is refused",
+    "dest": "FAA code of the destination airport; one the reference tables do not list is treated as unknown",
+    "distance": "distance between the two airports, in miles",
+    "temp": "temperature at the origin, in °F",
+    "dewp": "dew point at the origin, in °F",
+    "humid": "relative humidity at the origin, in %",
+    "wind_dir": "wind direction at the origin, in degrees",
+    "wind_speed": "wind speed at the origin, in mph",
+    "wind_gust": "wind gust speed at the origin, in mph",
+    "precip": "precipitation at the origin in the hour, in inches",
+    "pressure": "sea-level pressure at the origin, in millibars",
+    "visib": "visibility at the origin, in miles",
+    "pressure_change_3h": "pressure minus the pressure 3 hours earlier, in millibars",
+    "pressure_change_12h": "pressure minus the pressure 12 hours earlier, in millibars",
+    "temp_change_24h": "temperature minus the temperature 24 hours earlier, in °F",
+    "humid_change_3h": "relative humidity minus that of 3 hours earlier, in percentage points",
+    "wind_speed_max_3h": "highest wind speed of the last three hourly observations, in mph",
+    "precip_3h": "precipitation over the last three hourly observations, in inches",
+    "visib_min_3h": "lowest visibility of the last three hourly observations, in miles",
+    "tail_leg_of_day": "from the schedule: how many earlier NYC departures the same aircraft has that day "
+    "(0 for its first, and without a tail number)",
+    "minutes_since_tail_prev_departure": "from the schedule: minutes from the aircraft's previous scheduled NYC "
+    "departure that day to this one; unknown for its first",
+    "origin_departures_in_hour": "from the schedule: departures scheduled at the origin in the same clock hour, "
+    "this one included",
+    "carrier_departures_of_day": "from the schedule: the carrier's NYC departures scheduled that day, "
+    "this one included",
+    "tail_prev_departure_delay": "from operations: the departure delay in minutes of the aircraft's previous NYC "
+    "departure that day as known at prediction time (its delay if it has left, else the minutes it has waited "
+    "so far); unknown without an earlier leg or before that leg was due",
+}
 
 
 def _field_constraints(column: pa.Column) -> dict[str, Any]:
@@ -326,9 +369,11 @@ def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
     """A pydantic model of one flight as a caller knows it before departure, built from :class:`Flights`.
 
     Types, ranges and patterns come from the schema, so changing the schema changes the service's
-    contract with it. Unknown fields are rejected; NaN and infinity are not numbers here.
+    contract with it; each field's description from :data:`REQUEST_DESCRIPTIONS`. Unknown fields are
+    rejected; NaN and infinity are not numbers here; a day not in its month is refused as the day's error.
     """
-    from pydantic import ConfigDict, Field, create_model, model_validator
+    from pydantic import ConfigDict, Field, ValidationInfo, create_model, field_validator
+    from pydantic_core import PydanticCustomError
 
     schema = Flights.to_schema()
     fields: dict[str, Any] = {}
@@ -338,7 +383,11 @@ def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
         python_type: type = int if kind.startswith("int") else float if kind.startswith("float") else str
         required = name in REQUIRED_REQUEST_COLUMNS
         annotation = python_type if required else python_type | None
-        fields[name] = (annotation, Field(... if required else None, **_field_constraints(column)))
+        description = REQUEST_DESCRIPTIONS[name]
+        fields[name] = (
+            annotation,
+            Field(... if required else None, description=description, **_field_constraints(column)),
+        )
 
     def openapi30(json_schema: dict[str, Any]) -> None:
         # BentoML publishes OpenAPI 3.0, whose exclusive bounds are flags on minimum/maximum, not numbers
@@ -351,16 +400,26 @@ def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
         if examples:
             json_schema["example"] = examples
 
-    def calendar_date(flight: Any) -> Any:
-        # Each of year, month and day can be in range while the date is not (30 February).
+    def calendar_day(cls: type[Any], day: int, info: ValidationInfo) -> int:
+        # Each of year, month and day can be in range while the date is not (30 February): the day is
+        # then the field at fault. Year and month are validated first; if either failed, it says so.
+        year, month = info.data.get("year"), info.data.get("month")
+        if year is None or month is None:
+            return day
         try:
-            dt.date(flight.year, flight.month, flight.day)
+            dt.date(year, month, day)
         except ValueError as exc:
-            raise ValueError(f"year, month and day are not a calendar date ({exc})") from exc
-        return flight
+            date = f"{year}-{month:02d}-{day:02d}"
+            raise PydanticCustomError(
+                "calendar_date", "{date} is not a calendar date ({reason})", {"date": date, "reason": str(exc)}
+            ) from exc
+        return day
 
     config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, json_schema_extra=openapi30)
-    validators: dict[str, Any] = {"calendar_date": model_validator(mode="after")(calendar_date)}
+    validators: dict[str, Any] = {"calendar_day": field_validator("day")(calendar_day)}
     model: type[Any] = create_model("Flight", __config__=config, __validators__=validators, **fields)
-    model.__doc__ = "One scheduled departure: the schedule is required, weather and operations context are optional."
+    model.__doc__ = (
+        "One scheduled departure: the schedule and what it implies are required; the weather at the origin (its "
+        "latest hourly observations) and the aircraft's previous leg are optional, and unknown when absent."
+    )
     return model

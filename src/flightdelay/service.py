@@ -5,6 +5,9 @@ predictions. ``DelayModel`` holds the model behind an adaptively batched endpoin
 callers of ``/predict`` share model calls: the feature code and the model cost about the same for one
 row as for a hundred.
 
+Every error response has one shape (``serving.error_body``) that names each field as the caller sent it;
+a 4xx logs one line, a 5xx its traceback.
+
 Serve it with ``nox -s serve -- --port 3000``; the model comes from the BentoML model store under
 the tag in ``FLIGHTDELAY_MODEL_TAG`` or ``bento-tag.txt`` beside this module (written by ``flightdelay bento-model``).
 """
@@ -12,9 +15,11 @@ the tag in ``FLIGHTDELAY_MODEL_TAG`` or ``bento-tag.txt`` beside this module (wr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,9 +38,14 @@ from flightdelay.serving import (
     KnownCodes,
     PredictionLog,
     Predictor,
-    UnknownCodeError,
+    as_error_body,
+    error_body,
+    is_client_error,
+    log_line,
     score_each,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 4 * 2**20  # a full batch of 1,000 flights is about 0.7 MiB
@@ -83,6 +93,66 @@ REFERENCE = bentoml.metrics.Gauge(
 )
 
 
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _without_client_errors(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and is_client_error(record.exc_info[1]))
+
+
+class ClientErrors:
+    """ASGI middleware: every error response in the one shape of ``serving.error_body``; a 4xx logged as one line.
+
+    BentoML answers a request that fails validation, and any exception of ours, in shapes of its own (three of
+    them, see ``serving.as_error_body``); this rewrites each error body on its way out. It also logs each 4xx
+    as one line (method, path, status and what was wrong), where BentoML logs a traceback.
+    """
+
+    # BentoML logs every exception its API endpoint catches with a traceback, a bad request's as well: its
+    # `log_exception` in the private module bentoml._internal.server.http_app, which no setting turns off.
+    # A 4xx is the caller's mistake, logged once here, so its traceback is dropped; a 5xx keeps its own.
+    # If BentoML moves that logger, the tracebacks come back (the service test counts them).
+    BENTOML_LOGGER = "bentoml._internal.server.http_app"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        logging.getLogger(self.BENTOML_LOGGER).addFilter(_without_client_errors)  # once: filters are a set
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def rewrite(message: dict[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                start = message  # held back until the body is known
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = as_error_body(start["status"], b"".join(chunks))
+            if start["status"] < 500:
+                logger.warning("%s", log_line(scope["method"], scope["path"], body))
+            encoded = _json(body)
+            headers = [
+                (name, value)
+                for name, value in start.get("headers", [])
+                if name.lower() not in (b"content-length", b"content-type")
+            ]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode())]
+            await send(start | {"headers": headers})
+            await send({"type": "http.response.body", "body": encoded})
+
+        await self.app(scope, receive, rewrite)
+
+
 class BodyTooLarge(bentoml.exceptions.BentoMLException):
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
@@ -102,7 +172,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            body = json.dumps({"error": self._message(declared.decode())}).encode()
+            body = _json(error_body(413, self._message(declared.decode())))
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 413, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -168,16 +238,18 @@ class FlightDelay:
         """Write what is still queued before the worker exits."""
         self.log.flush(timeout=10)
 
-    async def _answer(self, flights: list[dict[str, Any]]) -> list[Prediction]:
-        try:
-            self.codes.check(flights)  # before batching: one bad request must not fail the others in its batch
-        except UnknownCodeError as exc:
-            raise bentoml.exceptions.InvalidArgument(str(exc)) from exc
+    async def _answer(
+        self, flights: list[dict[str, Any]], where: Callable[[int], tuple[str | int, ...]]
+    ) -> list[Prediction]:
+        """Predictions for validated flights; ``where(i)`` is where flight ``i`` is in the caller's request."""
+        # Before batching: one bad request must not fail the others in its batch. A code not on file fails
+        # validation like any other bad field, so BentoML answers it (and ClientErrors rewrites it) as one.
+        self.codes.validate(flights, where)
         proba = await self.model.to_async.probabilities(flights)
         failed = [i for i, p in enumerate(proba) if p is None]
         if failed:  # this caller's own flights; the others batched with them were answered
-            where = "the flight" if len(flights) == 1 else f"flights {failed[:10]}"
-            raise bentoml.exceptions.InternalServerError(f"the model could not score {where}; see the server log")
+            which = "the flight" if len(flights) == 1 else f"flights {failed[:10]}"
+            raise bentoml.exceptions.InternalServerError(f"the model could not score {which}; see the server log")
         scores = [p for p in proba if p is not None]
         now = time.time()
         answers = []
@@ -201,7 +273,7 @@ class FlightDelay:
     @bentoml.api
     async def predict(self, flight: Flight) -> Prediction:  # type: ignore[valid-type]
         """The delay probability of one flight; concurrent calls share model calls."""
-        return (await self._answer([flight.model_dump()]))[0]  # type: ignore[attr-defined]
+        return (await self._answer([flight.model_dump()], lambda _: ("flight",)))[0]  # type: ignore[attr-defined]
 
     @bentoml.api
     async def predict_batch(
@@ -209,9 +281,11 @@ class FlightDelay:
         flights: Annotated[list[Flight], Field(min_length=1, max_length=MAX_BATCH)],  # type: ignore[valid-type]
     ) -> list[Prediction]:
         """Delay probabilities of up to 1,000 flights in one call."""
-        return await self._answer([f.model_dump() for f in flights])  # type: ignore[attr-defined]
+        return await self._answer([f.model_dump() for f in flights], lambda i: ("flights", i))  # type: ignore[attr-defined]
 
 
+# The first added is the outer: ClientErrors sees BodyLimit's 413s too.
+FlightDelay.add_asgi_middleware(ClientErrors)  # type: ignore[attr-defined]
 FlightDelay.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # type: ignore[attr-defined]
 
 # BentoML's HTTP metrics label every request with its path, so each distinct unknown path (a scanner's

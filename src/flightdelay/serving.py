@@ -1,4 +1,4 @@
-"""What the service runs, without the web framework: a model bundle, request rows in, predictions out.
+"""What the service runs, without the web framework: a model bundle, request rows in, predictions or errors out.
 
 The bundle is a directory with the pipeline's model, the reference tables ingest joins, and the
 threshold evaluate chose. The same join and feature code as the pipeline turn a request into model
@@ -13,14 +13,17 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from flightdelay import schemas
 from flightdelay.core.features import CATEGORICAL, FEATURES, build_features
@@ -62,12 +65,96 @@ EXAMPLE = {
 }
 
 
+def _unknown(field: str, value: str) -> str:
+    return f"unknown {field} {value!r} (not in the reference tables)"
+
+
 class UnknownCodeError(ValueError):
     """A carrier or origin the reference tables do not know: the request is wrong, not the model."""
 
     def __init__(self, field: str, value: str, index: int) -> None:
-        super().__init__(f"flights[{index}].{field}: unknown {field} {value!r} (not in the reference tables)")
+        super().__init__(f"flights[{index}].{field}: {_unknown(field, value)}")
         self.field, self.value, self.index = field, value, index
+
+
+# --- Errors as the caller sees them --------------------------------------------------------------
+# Every error response has one shape, ``{"error": {"status", "message", "problems": [{"field", "message"}]}}``,
+# where ``field`` names the field as the caller wrote it (``flight.carrier``, ``flights[3].carrier``),
+# or is null for the request as a whole (malformed JSON, a body too large).
+
+
+def field_path(loc: Sequence[str | int]) -> str | None:
+    """A pydantic error location as the caller wrote it: ``("flights", 3, "carrier")`` is ``flights[3].carrier``."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or None
+
+
+def problems_of(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors (``ValidationError.errors()``) as problems that name each field as the caller wrote it."""
+    return [{"field": field_path(error.get("loc", ())), "message": str(error.get("msg", ""))} for error in errors]
+
+
+def error_body(status: int, message: str, problems: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The one shape of every error response."""
+    return {"error": {"status": status, "message": message, "problems": [dict(p) for p in problems]}}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def as_error_body(status: int, raw: bytes) -> dict[str, Any]:
+    """Whatever error body the web layer wrote, in the one shape; one already in it is returned as it is.
+
+    BentoML 1.4.40 writes a failed validation as ``{"error": "1 validation error for Input", "detail":
+    [pydantic's errors]}``, its other exceptions as ``{"error": message}`` or, for a 4xx, as
+    ``[{"error": message}]``; Starlette's router answers in plain text ("Not Found").
+    """
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        body = raw.decode(errors="replace").strip()
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if isinstance(body, dict):
+        error, detail = body.get("error"), body.get("detail")
+        if isinstance(error, dict) and set(error) == {"status", "message", "problems"}:
+            return body
+        if isinstance(detail, list):
+            problems = problems_of(d for d in detail if isinstance(d, Mapping))
+            return error_body(
+                status, f"{len(problems)} problem{'' if len(problems) == 1 else 's'} in the request", problems
+            )
+        if isinstance(error, str) and error:
+            return error_body(status, error)
+    return error_body(status, body if isinstance(body, str) and body else _phrase(status))
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
+
+def log_line(method: str, path: str, body: Mapping[str, Any], shown: int = 3) -> str:
+    """One line for the server log: the request, its status and what was wrong (the first ``shown`` problems)."""
+    error = body["error"]
+    problems = error["problems"]
+    said = [f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems[:shown]]
+    more = f" (and {len(problems) - shown} more)" if len(problems) > shown else ""
+    line = f"{method} {path} {error['status']}: {'; '.join(said) or error['message']}{more}"
+    return line.translate(_CONTROL)  # a field name is the caller's text: no line breaks into the log
+
+
+def is_client_error(exc: BaseException | None) -> bool:
+    """True for what the web layer answers with a 4xx: a request that failed validation, or an exception whose
+    ``error_code`` (BentoML's exceptions carry one) is a 4xx."""
+    if isinstance(exc, ValidationError):
+        return True
+    code = getattr(exc, "error_code", None)
+    return isinstance(code, int) and 400 <= code < 500
 
 
 def write_bundle(target: Path, model: Path, raw: Path, metrics: Path, extra: dict[str, Any]) -> dict[str, Any]:
@@ -100,13 +187,36 @@ class KnownCodes:
             origins=frozenset(read_csv(bundle / "airports.csv", schemas.RawAirports)["faa"]),
         )
 
+    def unknown(self, flights: Sequence[dict[str, Any]]) -> list[tuple[int, str, str]]:
+        """``(index, field, value)`` of every carrier and origin not on file, in order."""
+        found = []
+        for index, flight in enumerate(flights):
+            for field, known in (("carrier", self.carriers), ("origin", self.origins)):
+                if flight[field] not in known:
+                    found.append((index, field, flight[field]))
+        return found
+
     def check(self, flights: Sequence[dict[str, Any]]) -> None:
         """Raise :class:`UnknownCodeError` for the first flight with a carrier or origin not on file."""
-        for index, flight in enumerate(flights):
-            if flight["carrier"] not in self.carriers:
-                raise UnknownCodeError("carrier", flight["carrier"], index)
-            if flight["origin"] not in self.origins:
-                raise UnknownCodeError("origin", flight["origin"], index)
+        for index, field, value in self.unknown(flights)[:1]:
+            raise UnknownCodeError(field, value, index)
+
+    def validate(self, flights: Sequence[dict[str, Any]], where: Callable[[int], tuple[str | int, ...]]) -> None:
+        """Raise a pydantic ``ValidationError`` naming every carrier and origin not on file, as the request model
+        would: the field of flight ``i`` is at ``where(i) + (field,)`` in the caller's request."""
+        unknown = self.unknown(flights)
+        if unknown:
+            raise ValidationError.from_exception_data(
+                "Flight",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("unknown_code", "{message}", {"message": _unknown(field, value)}),
+                        loc=(*where(index), field),
+                        input=value,
+                    )
+                    for index, field, value in unknown
+                ],
+            )
 
 
 @dataclass(frozen=True)
