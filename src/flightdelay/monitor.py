@@ -4,7 +4,8 @@ A window is either a month of the sample flights (``--month 2013-11``: joined, v
 featurized exactly as the pipeline does) or the service's prediction log (``--window``), optionally
 with labels that arrived later (``--labels``: request id and arrival delay). The result says, per
 feature, whether it drifted; whether the predictions drifted; whether the window passes the
-schema; and, with labels, whether the model decayed against its evaluation.
+schema; and, with labels, whether the model decayed against its evaluation. Each verdict comes with
+the numbers it rests on and the rule (threshold and ``params.yaml`` key) that turns them into it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,12 @@ import pandas as pd
 
 from flightdelay import schemas, serving
 from flightdelay.core import metrics as scoring
-from flightdelay.core.drift import Drift, column_drift, frame_drift
+from flightdelay.core.drift import Drift, column_drift, compared, frame_drift
 from flightdelay.core.features import FEATURES, build_features, label
 from flightdelay.core.join import derive_weather, join_sources
 from flightdelay.io import dvc, sample
 from flightdelay.io.files import read_csv, read_csvs, read_parquet
-from flightdelay.settings import Params
+from flightdelay.settings import Monitor, Params
 from flightdelay.stages.validate import check
 
 
@@ -46,8 +47,25 @@ class Window:
     times: pd.Series | None = None  # when each prediction was made (prediction logs)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One verdict of the monitor, the numbers it rests on and the rule that turns them into it."""
+
+    check: str  # "Data drift"
+    verdict: str  # "yes", "no", "passed", "failed", "not measured", ...
+    flagged: bool  # whether it calls for action
+    observed: str  # the numbers against the threshold: "4 of 36 features drifted, 11.1% (...): fewer than ..."
+    rule: str  # the rule with its value and its params key: "... at least 25% of ... (monitor.drift_share)"
+
+    def line(self) -> str:
+        """``Data drift: no — <the numbers>; the rule: <the rule>``: the verdict never without its reason."""
+        return f"{self.check}: {self.verdict} — {self.observed}; the rule: {self.rule}"
+
+
 @dataclass
 class Result:
+    """A window against the reference: the statistics, the thresholds they were judged by, the verdicts."""
+
     window: str
     rows: int
     features: list[Drift]
@@ -58,27 +76,220 @@ class Result:
     quality: dict[str, Any]
     performance: dict[str, Any] | None
     decay: bool
-    reasons: list[str]
+    rules: Monitor
 
     @property
     def retrain(self) -> bool:
         return self.data_drift or self.prediction_drift or self.decay
+
+    @property
+    def quality_failed(self) -> bool:
+        return self.quality.get("status") == "failed"
+
+    @property
+    def headline(self) -> str:
+        """What to do: retrain, fix the window's data, or nothing."""
+        if self.retrain:
+            return "retraining recommended"
+        return "the window fails the data checks" if self.quality_failed else "no action needed"
+
+    @property
+    def drifted(self) -> list[Drift]:
+        return [d for d in self.features if d.drifted]
+
+    @property
+    def drift_needed(self) -> int:
+        """How many drifted features make the data drift: the least count whose share reaches ``drift_share``."""
+        total = len(self.features)
+        return next((n for n in range(total + 1) if n / total >= self.rules.drift_share), total + 1)
+
+    def feature_rule(self) -> str:
+        """When one feature drifts, with the thresholds and their params keys."""
+        return (
+            f"A feature drifts when its PSI reaches {self.rules.psi:g} (monitor.psi) and its test "
+            f"(Kolmogorov-Smirnov for numbers, chi-square for categories) rejects at p < {self.rules.p_value:g} "
+            "(monitor.p_value)."
+        )
+
+    def share_rule(self) -> str:
+        """Why the drifted features do or do not make the data drift: said where the feature table marks them."""
+        total, count, needed = len(self.features), len(self.drifted), self.drift_needed
+        relation = "That reaches" if self.data_drift else "That is fewer than"
+        return (
+            f"{count} of the {total} features drifted ({self.drift_share:.1%}). {relation} the {needed} of {total} "
+            f"({_percent(self.rules.drift_share)}) at which the data as a whole drifts "
+            f"(monitor.drift_share = {self.rules.drift_share:g}), so data drift: {_yes(self.data_drift)}."
+        )
+
+    def verdicts(self) -> list[Verdict]:
+        """Every verdict with its numbers and rule: retraining first, then what it rests on."""
+        rules = self.rules
+        names = ", ".join(d.column for d in self.drifted)
+        count, total = len(self.drifted), len(self.features)
+        relation = "reaching" if self.data_drift else "fewer than"
+        data = Verdict(
+            "Data drift",
+            _yes(self.data_drift),
+            self.data_drift,
+            f"{count} of {total} features drifted, {self.drift_share:.1%}{f' ({names})' if names else ''}: "
+            f"{relation} the {self.drift_needed} of {total} ({_percent(rules.drift_share)}) at which the data drifts",
+            f"the data drifts when at least {_percent(rules.drift_share)} of the model's features drift "
+            f"(monitor.drift_share); a feature drifts when its PSI ≥ {rules.psi:g} (monitor.psi) and its "
+            f"test's p < {rules.p_value:g} (monitor.p_value)",
+        )
+        prediction = Verdict(
+            "Prediction drift",
+            _yes(self.prediction_drift),
+            self.prediction_drift,
+            f"PSI of the predicted probabilities {compared(self.prediction.psi, rules.prediction_psi)}, "
+            f"{self.prediction.test} p {compared(self.prediction.p_value, rules.p_value)}",
+            f"the predictions drift when their PSI ≥ {rules.prediction_psi:g} (monitor.prediction_psi) and the "
+            f"test's p < {rules.p_value:g} (monitor.p_value)",
+        )
+        found = [("data drift", self.data_drift), ("prediction drift", self.prediction_drift), ("decay", self.decay)]
+        causes = [name for name, hit in found if hit]
+        because = ", ".join(causes) if causes else "no data drift, prediction drift or decay"
+        if self.quality_failed:
+            because += "; the window fails the data checks: fix its data before training on it"
+        retrain = Verdict(
+            "Retraining",
+            "recommended" if self.retrain else "not needed",
+            self.retrain,
+            because,
+            "retrain when the data drifts, the predictions drift or the model decays; "
+            "a window that fails the data checks is reported, not trained on",
+        )
+        return [retrain, data, prediction, self.quality_verdict(), self.decay_verdict()]
+
+    def quality_verdict(self) -> Verdict:
+        """Whether the window passes the checks made where it was read, and which rule they apply."""
+        if "status" not in self.quality:
+            return Verdict("Data quality", "not checked", False, "the window carries no quality report", "none")
+        errors, warnings = self.quality.get("errors", []), self.quality.get("warnings", [])
+        return Verdict(
+            "Data quality",
+            str(self.quality["status"]),
+            self.quality_failed,
+            f"{_count(len(errors), 'failing hard check')}, {_count(len(warnings), 'warning')} "
+            "(soft checks with failing rows) "
+            f"in {int(self.quality.get('rows', self.rows)):,} rows",
+            str(self.quality.get("rule", "the window is checked where it is read")),
+        )
+
+    def decay_verdict(self) -> Verdict:
+        """Whether the live ROC AUC fell too far below the evaluation's, or why it could not be measured."""
+        rules = self.rules
+        rule = (
+            f"decay when the live ROC AUC is more than {rules.max_auc_drop:g} below the evaluation's "
+            f"(monitor.max_auc_drop), measured once at least {rules.min_labels:,} labels have arrived "
+            "(monitor.min_labels)"
+        )
+        perf = self.performance
+        if perf is None:
+            return Verdict("Decay", "not measured", False, "no labels: give --labels with the prediction log", rule)
+        labelled, total = perf["labelled"], perf["labelled"] + perf["unlabelled"]
+        if "roc_auc" not in perf:
+            observed = f"{labelled:,} of {total:,} predictions labelled, fewer than {rules.min_labels:,}"
+            return Verdict("Decay", "not measured", False, observed, rule)
+        if not math.isfinite(perf["roc_auc"]):
+            observed = f"the {labelled:,} labels are all of one class: the ROC AUC is undefined"
+            return Verdict("Decay", "not measured", False, observed, rule)
+        drop = perf["baseline_roc_auc"] - perf["roc_auc"]
+        observed = (
+            f"live ROC AUC {perf['roc_auc']:.4f} on {labelled:,} labels against the evaluation's "
+            f"{perf['baseline_roc_auc']:.4f}: a drop of {compared(drop, rules.max_auc_drop, strict=True)}"
+        )
+        return Verdict("Decay", _yes(self.decay), self.decay, observed, rule)
+
+    @property
+    def reasons(self) -> list[str]:
+        """The verdicts that call for action, each with its numbers and rule."""
+        return [v.line() for v in self.verdicts()[1:] if v.flagged]
+
+    def live_metrics(self) -> list[dict[str, str]]:
+        """The live metrics beside the evaluation's, each with its rule and verdict (none without labels)."""
+        perf = self.performance
+        if perf is None:
+            return []
+        rules = self.rules
+        enough = "roc_auc" in perf
+        rows = [
+            {
+                "metric": "labels",
+                "live": f"{perf['labelled']:,} arrived, {perf['unlabelled']:,} not yet",
+                "evaluation": "",
+                "rule": f"live metrics need at least {rules.min_labels:,} labels (monitor.min_labels)",
+                "verdict": "enough" if enough else f"too few: {perf['labelled']:,} < {rules.min_labels:,}",
+            }
+        ]
+        if not enough:
+            return rows
+        decay = self.decay_verdict()
+        rows.append(
+            {
+                "metric": "ROC AUC",
+                "live": _metric(perf["roc_auc"]),
+                "evaluation": _metric(perf["baseline_roc_auc"]),
+                "rule": f"decay when more than {rules.max_auc_drop:g} below the evaluation's (monitor.max_auc_drop)",
+                "verdict": f"decay: {decay.verdict}",
+            }
+        )
+        reported = "reported, no threshold"
+        for metric, live, baseline in (
+            ("PR AUC", "pr_auc", "baseline_pr_auc"),
+            ("log loss", "log_loss", "baseline_log_loss"),
+            ("Brier score", "brier", "baseline_brier"),
+            ("delay rate, observed", "positive_rate", "baseline_positive_rate"),
+            ("delay rate, predicted (mean probability)", "predicted_rate", ""),
+        ):
+            evaluation = _metric(perf[baseline]) if baseline in perf else ""
+            rows.append(
+                {
+                    "metric": metric,
+                    "live": _metric(perf[live]),
+                    "evaluation": evaluation,
+                    "rule": reported,
+                    "verdict": "—",
+                }
+            )
+        return rows
 
     def summary(self) -> dict[str, Any]:
         return {
             "window": self.window,
             "rows": self.rows,
             "retrain": self.retrain,
+            "headline": self.headline,
             "reasons": self.reasons,
+            "verdicts": [asdict(v) | {"line": v.line()} for v in self.verdicts()],
             "data_drift": self.data_drift,
             "drift_share": round(self.drift_share, 4),
+            "drifted_features": len(self.drifted),
+            "drift_needed": self.drift_needed,
             "prediction_drift": self.prediction_drift,
             "decay": self.decay,
+            "thresholds": self.rules.model_dump(),
             "features": [_finite(d.as_dict()) for d in self.features],
             "prediction": _finite(self.prediction.as_dict()),
             "quality": self.quality,
             "performance": self.performance,
         }
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:g}%"
+
+
+def _metric(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "n/a"
 
 
 def _finite(record: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +326,7 @@ def month_window(root: Path, params: Params, month: str) -> Window:
     carriers = read_csv(raw / "airlines.csv", schemas.RawAirlines)["carrier"]
     weather, _ = derive_weather(weather)
     joined = join_sources(flights, weather, planes, airports, params.ingest.horizon_minutes)
-    quality = _quality(check(joined, carriers, airports["faa"]))
+    quality = quality_summary(check(joined, carriers, airports["faa"]))
     features = build_features(joined)
     model = dvc.load_model(root, params.paths.model)
     proba = np.asarray(model.predict_proba(features[list(FEATURES)])[:, 1], dtype=float)
@@ -123,12 +334,15 @@ def month_window(root: Path, params: Params, month: str) -> Window:
     return Window(f"flights of {month}", features[list(FEATURES)], proba, labels.reset_index(drop=True), quality)
 
 
-def _quality(report: dict[str, Any]) -> dict[str, Any]:
+def quality_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The validate stage's report on a month (:func:`flightdelay.stages.validate.check`), with the rule it applies."""
     return {
         "status": report["status"],
         "rows": report["rows"],
         "errors": report["errors"],
-        "warnings": [{k: v for k, v in w.items() if k != "description"} for w in report["warnings"]],
+        "warnings": report["warnings"],
+        "rule": "the window fails when any hard check of the pipeline's schema fails, as in the validate stage; "
+        "a soft check with failing rows is a warning: counted, not failing",
     }
 
 
@@ -227,8 +441,16 @@ def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | N
     labels = None
     if labels_path is not None:
         labels = join_labels(log["request_id"], read_labels(labels_path), params.label.delay_minutes)
-    warnings = [{"column": "(log line)", "check": "a prediction record", "rows": skipped}] if skipped else []
-    quality = {"status": "passed", "rows": len(log), "skipped_lines": skipped, "errors": [], "warnings": warnings}
+    warnings = [{"column": "(log line)", "check": "a prediction record", "failures": skipped}] if skipped else []
+    quality = {
+        "status": "passed",  # an input that fails the request model has raised above
+        "rows": len(log),
+        "skipped_lines": skipped,
+        "errors": [],
+        "warnings": warnings,
+        "rule": "every logged input must pass the service's request model (a log with one that does not is "
+        "refused); a line that is not a prediction record is skipped and counted as a warning",
+    }
     times = pd.to_datetime(log["time"], unit="s", utc=True)
     return Window(
         f"prediction log {log_path.name}", features, log["delay_probability"].to_numpy(), labels, quality, times
@@ -251,33 +473,19 @@ def compare(base: Window, window: Window, params: Params, baseline: dict[str, An
         psi_threshold=thresholds.prediction_psi,
         p_value=thresholds.p_value,
     )
-    reasons = []
-    data_drift = share >= thresholds.drift_share
-    if data_drift:
-        names = ", ".join(d.column for d in drifts if d.drifted)
-        reasons.append(f"{share:.0%} of the features drifted (threshold {thresholds.drift_share:.0%}): {names}")
-    if prediction.drifted:
-        reasons.append(f"the predicted probabilities drifted: PSI {prediction.psi:.3f} >= {thresholds.prediction_psi}")
-    if window.quality.get("status") == "failed":
-        reasons.append(f"the window fails the schema: {len(window.quality['errors'])} hard errors")
     performance, decay = _performance(window, params, baseline)
-    if decay and performance:
-        reasons.append(
-            f"ROC AUC fell to {performance['roc_auc']:.4f} from the evaluation's {performance['baseline_roc_auc']:.4f} "
-            f"(more than {thresholds.max_auc_drop})"
-        )
     return Result(
         window=window.name,
         rows=len(window.features),
         features=drifts,
         prediction=prediction,
         drift_share=share,
-        data_drift=data_drift,
+        data_drift=share >= thresholds.drift_share,
         prediction_drift=prediction.drifted,
         quality=window.quality,
         performance=performance,
         decay=decay,
-        reasons=reasons,
+        rules=thresholds,
     )
 
 
@@ -297,6 +505,9 @@ def _performance(window: Window, params: Params, baseline: dict[str, Any]) -> tu
     summary["predicted_rate"] = float(proba.mean())
     summary["baseline_roc_auc"] = float(baseline["test"]["roc_auc"])
     summary["baseline_log_loss"] = float(baseline["test"]["log_loss"])
+    for metric in ("pr_auc", "brier", "positive_rate"):
+        if metric in baseline["test"]:
+            summary[f"baseline_{metric}"] = float(baseline["test"][metric])
     drop = summary["baseline_roc_auc"] - scores["roc_auc"]
     return summary, bool(math.isfinite(drop) and drop > params.monitor.max_auc_drop)
 
@@ -309,7 +520,8 @@ def run(
         raise MonitorError("give exactly one window: --month YYYY-MM or --window <prediction log>")
     if labels is not None and log is None:
         raise MonitorError("--labels go with --window: a month of the sample carries its own labels")
-    base = reference(root, params)
+    # The window first: a window that cannot be read fails before the reference's model is loaded.
     window = month_window(root, params, month) if month else log_window(root, params, log, labels)  # type: ignore[arg-type]
+    base = reference(root, params)
     baseline = json.loads((root / params.paths.metrics).read_text())
     return compare(base, window, params, baseline), base, window

@@ -20,16 +20,6 @@ from tests.conftest import ROOT
 RNG = np.random.default_rng(13)
 
 
-@pytest.fixture(scope="module")
-def baseline(params: settings.Params) -> dict[str, object]:
-    return dict(json.loads((ROOT / params.paths.metrics).read_text()))
-
-
-@pytest.fixture(scope="module")
-def january(params: settings.Params) -> monitor.Window:
-    return monitor.month_window(ROOT, params, "2013-01")
-
-
 def _concat(name: str, windows: list[monitor.Window]) -> monitor.Window:
     return monitor.Window(
         name,
@@ -44,16 +34,18 @@ def _part(window: monitor.Window, rows: np.ndarray) -> monitor.Window:
 
 
 def test_a_summer_month_drifts_from_winter(
-    params: settings.Params, january: monitor.Window, baseline: dict[str, object]
+    params: settings.Params, january: monitor.Window, february: monitor.Window, baseline: dict[str, object]
 ) -> None:
-    winter = _concat("winter", [january, monitor.month_window(ROOT, params, "2013-02")])
+    winter = _concat("winter", [january, february])
     july = monitor.month_window(ROOT, params, "2013-07")
     result = monitor.compare(winter, july, params, baseline)
     drifted = {d.column for d in result.features if d.drifted}
     assert {"temp", "dewp"} <= drifted
     assert result.data_drift and result.retrain
     assert result.quality["status"] == "passed"
-    assert "of the features drifted" in result.reasons[0]
+    assert result.reasons[0].startswith("Data drift: yes — ")
+    assert "the rule: the data drifts when at least 25% of the model's features drift" in result.reasons[0]
+    assert "That reaches the" in result.share_rule() and result.share_rule().endswith("so data drift: yes.")
 
 
 def test_a_month_does_not_drift_from_itself(
@@ -127,6 +119,14 @@ def test_the_command_writes_a_self_contained_report(tmp_path: Path) -> None:
     assert summary["window"] == "flights of 2013-11" and summary["rows"] > 25_000
     assert {"retrain", "features", "prediction", "quality", "performance"} <= set(summary)
     assert (tmp_path / "digest.md").read_text().startswith("<!-- flightdelay-monitor -->")
+    # The printed lines: each verdict with its numbers and rule, as summary.json records them.
+    checks = [v["check"] for v in summary["verdicts"]]
+    assert checks == ["Retraining", "Data drift", "Prediction drift", "Data quality", "Decay"]
+    for verdict in summary["verdicts"]:
+        assert f"- **{verdict['check']}: {verdict['verdict']}** — {verdict['observed']}; the rule: " in done.stdout
+    drifted = sum(f["drifted"] for f in summary["features"])
+    assert f"{drifted} of {len(summary['features'])} features drifted" in summary["verdicts"][1]["observed"]
+    assert "<pre" not in page
 
 
 def test_bad_windows_are_named(params: settings.Params) -> None:

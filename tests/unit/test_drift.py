@@ -1,4 +1,4 @@
-"""Drift statistics on known cases, and the join of labels that arrive after the predictions."""
+"""Drift statistics on known cases, the reasons they give, and the join of labels that arrive after the predictions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightdelay.core.drift import column_drift, frame_drift, numeric_psi
+from flightdelay.core.drift import column_drift, compared, frame_drift, numeric_psi
 from flightdelay.monitor import MonitorError, join_labels, read_labels, read_log
 
 RNG = np.random.default_rng(7)
@@ -75,6 +75,34 @@ def test_frame_drift_orders_the_most_drifted_first() -> None:
     drifts = frame_drift(a, b, ["x", "y"], psi_threshold=0.2, p_value=0.01)
     assert [d.column for d in drifts] == ["y", "x"]
     assert [d.drifted for d in drifts] == [True, False]
+
+
+def test_each_drift_says_why_against_the_thresholds_it_was_judged_by() -> None:
+    a = pd.Series(RNG.normal(size=20_000), name="x")
+    shifted = column_drift(a, pd.Series(RNG.normal(loc=1.0, size=20_000), name="x"), psi_threshold=0.2, p_value=0.01)
+    assert (shifted.psi_threshold, shifted.p_threshold) == (0.2, 0.01)
+    assert shifted.because() == f"PSI {shifted.psi:.3g} ≥ 0.2 and p {shifted.p_value:.3g} < 0.01"
+    # Significant but small: only the failing condition is the reason.
+    small = column_drift(a, pd.Series(RNG.normal(loc=0.1, size=20_000), name="x"), psi_threshold=0.2, p_value=0.01)
+    assert small.p_value < 0.01 and not small.drifted
+    assert small.because() == f"PSI {small.psi:.3g} < 0.2"
+    same = column_drift(a, a.copy(), psi_threshold=0.2, p_value=0.01)
+    assert same.because() == "PSI 0 < 0.2 and p 1 ≥ 0.01"
+    empty = column_drift(a, pd.Series([np.nan] * 10, name="x"), psi_threshold=0.2, p_value=0.01)
+    assert empty.because() == "no values to compare"
+    assert shifted.as_dict()["because"] == shifted.because()
+
+
+def test_a_comparison_never_reads_the_wrong_way_round() -> None:
+    assert compared(0.128, 0.1) == "0.128 ≥ 0.1"
+    assert compared(0.1, 0.1) == "0.1 ≥ 0.1"
+    assert compared(0.09996, 0.1) == "0.09996 < 0.1"  # not "0.1 < 0.1"
+    assert compared(0.100004, 0.1) == "0.1 ≥ 0.1"  # rounded, and still true
+    assert compared(2e-300, 0.01) == "2e-300 < 0.01"
+    assert compared(0.05, 0.05, strict=True) == "0.05 ≤ 0.05"
+    assert compared(0.0500001, 0.05, strict=True) == "0.0500001 > 0.05"
+    assert compared(-0.134, 0.05, strict=True) == "-0.134 ≤ 0.05"
+    assert compared(float("nan"), 0.1) == "n/a vs 0.1"
 
 
 def test_labels_join_by_request_id_whatever_their_order_and_however_late() -> None:

@@ -3,7 +3,8 @@
 Numbers: the population stability index over the reference's deciles and the two-sample
 Kolmogorov-Smirnov test. Categories: PSI over the categories and the chi-square test of the two
 samples' counts. Both come from scipy. With samples this large a test rejects for differences too
-small to matter, so a feature drifts only when its PSI also reaches the threshold.
+small to matter, so a feature drifts only when its PSI also reaches the threshold. Each result
+carries the thresholds it was judged by and says in words why it drifted or did not.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _EPSILON = 1e-4  # stands in for an empty bin's share, so PSI stays finite
 
 @dataclass(frozen=True)
 class Drift:
-    """One column's drift: the PSI, the test's statistic and p-value, and the verdict."""
+    """One column's drift: the PSI, the test's statistic and p-value, the thresholds and the verdict."""
 
     column: str
     kind: str  # "numeric" or "categorical"
@@ -32,9 +33,41 @@ class Drift:
     drifted: bool
     reference_missing: float
     window_missing: float
+    psi_threshold: float  # drifts when the PSI reaches this ...
+    p_threshold: float  # ... and the test's p-value is below this
+
+    def because(self) -> str:
+        """Why it drifted (both conditions) or did not (the conditions that fail), e.g. ``PSI 0.198 < 0.2``."""
+        if math.isnan(self.psi):
+            return "no values to compare"
+        psi = f"PSI {compared(self.psi, self.psi_threshold)}"
+        p = f"p {compared(self.p_value, self.p_threshold)}"
+        if self.drifted:
+            return f"{psi} and {p}"
+        failing = [psi] if self.psi < self.psi_threshold else []
+        failing += [p] if not self.p_value < self.p_threshold else []
+        return " and ".join(failing)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"because": self.because()}
+
+
+def compared(value: float, threshold: float, *, strict: bool = False) -> str:
+    """``value`` against ``threshold`` with the sign that holds: ``0.128 ≥ 0.1``, or ``0.02 ≤ 0.05`` when ``strict``.
+
+    The rules are "reaches" (``≥`` / ``<``) or, with ``strict``, "exceeds" (``>`` / ``≤``). The value is
+    written with as many digits as it takes for the sign to read true: never ``0.100 < 0.1``.
+    """
+    if math.isnan(value):
+        return f"n/a vs {threshold:g}"
+    holds = value > threshold if strict else value >= threshold
+    sign = (">" if holds else "≤") if strict else ("≥" if holds else "<")
+    for digits in range(3, 18):
+        text = f"{value:.{digits}g}"
+        shown = float(text)
+        if (shown > threshold if strict else shown >= threshold) == holds:
+            break
+    return f"{text} {sign} {threshold:g}"
 
 
 def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -65,9 +98,9 @@ def column_drift(reference: pd.Series, window: pd.Series, *, psi_threshold: floa
     missing = (float(reference.isna().mean()), float(window.isna().mean()))
     ref, win = reference.dropna(), window.dropna()
     categorical = not pd.api.types.is_numeric_dtype(reference)
+    kind = "categorical" if categorical else "numeric"
     if len(ref) == 0 or len(win) == 0:
-        kind = "categorical" if categorical else "numeric"
-        return Drift(name, kind, math.nan, "none", math.nan, math.nan, False, *missing)
+        return Drift(name, kind, math.nan, "none", math.nan, math.nan, False, *missing, psi_threshold, p_value)
     if categorical:
         ref, win = ref.astype(str), win.astype(str)
         psi = categorical_psi(ref, win)
@@ -89,7 +122,7 @@ def column_drift(reference: pd.Series, window: pd.Series, *, psi_threshold: floa
         statistic, p = float(result.statistic), float(result.pvalue)
         test = "kolmogorov-smirnov"
     drifted = psi >= psi_threshold and p < p_value
-    return Drift(name, "categorical" if categorical else "numeric", psi, test, statistic, p, drifted, *missing)
+    return Drift(name, kind, psi, test, statistic, p, drifted, *missing, psi_threshold, p_value)
 
 
 def frame_drift(

@@ -1,7 +1,9 @@
 """The monitor's outputs: a self-contained HTML report (plots inlined), a JSON summary, a markdown digest.
 
-The HTML opens without network: the plots are PNGs rendered offline by matplotlib and embedded as
-data URIs, the styling is a few inline rules.
+Every verdict is shown with the numbers it rests on and the rule (threshold and params key) that
+turns them into it; the per-feature, data quality and live metric results are tables. The HTML
+opens without network: the plots are PNGs rendered offline by matplotlib and embedded as data
+URIs, the styling is a few inline rules, and every text that comes from data is escaped.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,8 +22,13 @@ import pandas as pd
 from flightdelay.core.drift import Drift
 from flightdelay.io.files import atomic_path
 
+if TYPE_CHECKING:
+    from flightdelay.monitor import Result, Window
+
 MARKER = "<!-- flightdelay-monitor -->"
 PLOTTED_FEATURES = 6
+DIGEST_FEATURES = 10  # the digest lists at least this many features (and every drifted one); the page lists all
+_ICONS = {"retraining recommended": "🔴", "the window fails the data checks": "🟠", "no action needed": "🟢"}
 
 
 def _png(figure: Any) -> str:
@@ -34,7 +41,7 @@ def _png(figure: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _figures(result: Any, base: Any, window: Any) -> list[tuple[str, str]]:
+def _figures(result: Result, base: Window, window: Window) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,78 +101,166 @@ def _figures(result: Any, base: Any, window: Any) -> list[tuple[str, str]]:
     return figures
 
 
-def digest(result: Any) -> str:
-    """The markdown digest: the verdict, the reasons, the most drifted features, live metrics."""
-    verdict = "🔴 retraining recommended" if result.retrain else "🟢 no action needed"
-    lines = [MARKER, f"## Model monitor: {verdict}", "", f"Window: **{result.window}**, {result.rows:,} rows.", ""]
-    lines += [f"- {reason}" for reason in result.reasons] or ["- no drift or decay past the thresholds"]
-    lines += ["", "| feature | PSI | test | p-value | drifted |", "|---|---:|---|---:|:---:|"]
-    for drift in result.features[:10]:
-        psi = "n/a" if math.isnan(drift.psi) else f"{drift.psi:.3f}"
-        lines.append(
-            f"| {drift.column} | {psi} | {drift.test} | {drift.p_value:.2g} | {'yes' if drift.drifted else ''} |"
-        )
-    lines.append(
-        f"| *predictions* | {result.prediction.psi:.3f} | {result.prediction.test} | {result.prediction.p_value:.2g} "
-        f"| {'yes' if result.prediction.drifted else ''} |"
-    )
-    lines += [
-        "",
-        f"Data quality: {result.quality.get('status', 'n/a')}"
-        f" ({len(result.quality.get('errors', []))} errors, {len(result.quality.get('warnings', []))} warnings).",
+def _md(value: object) -> str:
+    """A markdown table cell: pipes escaped, one line."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows),
     ]
-    if result.performance:
-        perf = result.performance
-        if "roc_auc" in perf:
-            lines.append(
-                f"Live metrics on {perf['labelled']:,} labelled predictions: ROC AUC {perf['roc_auc']:.4f} "
-                f"(evaluation {perf['baseline_roc_auc']:.4f}), log loss {perf['log_loss']:.4f} "
-                f"(evaluation {perf['baseline_log_loss']:.4f}), delay rate observed {perf['positive_rate']:.3f} "
-                f"vs predicted {perf['predicted_rate']:.3f}."
-            )
-        else:
-            lines.append(perf.get("note", ""))
-    return "\n".join(lines) + "\n"
 
 
-def write(out: Path, result: Any, base: Any, window: Any) -> dict[str, Path]:
+def _html_table(header: list[str], rows: list[tuple[str, list[str]]]) -> str:
+    """An HTML table; every header and cell is escaped, each row carries a CSS class (may be empty)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "\n".join(
+        f"<tr class='{html.escape(css)}'>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+        for css, cells in rows
+    )
+    return f"<table><tr>{head}</tr>\n{body}\n</table>"
+
+
+def _feature_rows(drifts: list[Drift]) -> list[list[str]]:
+    """Per feature: type, PSI, test, statistic, p-value, the verdict, why, and the missing shares."""
+    return [
+        [
+            d.column,
+            d.kind,
+            "n/a" if math.isnan(d.psi) else f"{d.psi:.4f}",
+            d.test,
+            "n/a" if math.isnan(d.statistic) else f"{d.statistic:.4f}",
+            "n/a" if math.isnan(d.p_value) else f"{d.p_value:.3g}",
+            "yes" if d.drifted else "no",
+            d.because(),
+            f"{d.reference_missing:.1%}",
+            f"{d.window_missing:.1%}",
+        ]
+        for d in drifts
+    ]
+
+
+def _feature_header(result: Result) -> list[str]:
+    rules = result.rules
+    return [
+        "feature",
+        "type",
+        f"PSI (drifts at ≥ {rules.psi:g})",
+        "test",
+        "statistic",
+        f"p-value (drifts at < {rules.p_value:g})",
+        "drifted",
+        "because",
+        "missing (reference)",
+        "missing (window)",
+    ]
+
+
+QUALITY_HEADER = ["column", "check", "failing rows", "examples", "kind", "effect"]
+
+
+def _quality_rows(quality: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """One row per failing check: hard errors fail the window, warnings are counted."""
+    rows = []
+    for kind, effect, css in (("error", "fails the window", "failed"), ("warning", "counted, not failing", "")):
+        for found in quality.get(f"{kind}s", []):
+            check = str(found.get("check", ""))
+            if found.get("description"):
+                check += f" ({found['description']})"
+            examples = ", ".join(str(e) for e in found.get("examples", []))
+            failures = found.get("failures", "")
+            count = f"{failures:,}" if isinstance(failures, int) else str(failures)
+            rows.append((css, [str(found.get("column", "")), check, count, examples, kind, effect]))
+    return rows
+
+
+LIVE_HEADER = ["metric", "live", "evaluation", "rule", "verdict"]
+
+
+def _live_rows(result: Result) -> list[list[str]]:
+    return [[m["metric"], m["live"], m["evaluation"], m["rule"], m["verdict"]] for m in result.live_metrics()]
+
+
+def digest(result: Result) -> str:
+    """The markdown digest: the headline, each verdict with its numbers and rule, then the tables behind them."""
+    headline = result.headline
+    verdicts = result.verdicts()
+    lines = [MARKER, f"## Model monitor: {_ICONS.get(headline, '')} {headline}", ""]
+    lines += [f"Window: **{_md(result.window)}**, {result.rows:,} rows, against the training reference.", ""]
+    lines += [f"- **{v.check}: {v.verdict}** — {v.observed}; the rule: {v.rule}" for v in verdicts]
+    shown = max(DIGEST_FEATURES, len(result.drifted))
+    lines += ["", "### Data drift per feature", "", f"{result.share_rule()} {result.feature_rule()}", ""]
+    if shown < len(result.features):
+        lines += [f"The {shown} most drifted of the {len(result.features)} features (all of them in report.html):", ""]
+    lines += _md_table(_feature_header(result), _feature_rows(result.features[:shown]))
+    lines += ["", "### Data quality", "", f"{result.quality_verdict().line()}.", ""]
+    rows = _quality_rows(result.quality)
+    if rows:
+        lines += _md_table(QUALITY_HEADER, [cells for _, cells in rows])
+    elif "status" in result.quality:
+        lines.append("Every check passed on every row.")
+    lines += ["", "### Live metrics", "", f"{result.decay_verdict().line()}.", ""]
+    if live := _live_rows(result):
+        lines += _md_table(LIVE_HEADER, live)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write(out: Path, result: Result, base: Window, window: Window) -> dict[str, Path]:
     """Write ``report.html``, ``summary.json`` and ``digest.md`` into ``out``; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
     text = digest(result)
     figures = _figures(result, base, window)
-    body = "\n".join(
+    plots = "\n".join(
         f"<figure><img alt='{html.escape(title)}' src='{uri}'><figcaption>{html.escape(title)}</figcaption></figure>"
         for title, uri in figures
     )
-    rows = "\n".join(
-        f"<tr class='{'drifted' if d.drifted else ''}'><td>{html.escape(d.column)}</td><td>{d.kind}</td>"
-        f"<td>{d.psi:.4f}</td><td>{d.test}</td><td>{d.statistic:.4f}</td><td>{d.p_value:.3g}</td>"
-        f"<td>{d.reference_missing:.1%}</td><td>{d.window_missing:.1%}</td></tr>"
-        for d in result.features
+    verdicts = result.verdicts()
+    verdict_table = _html_table(
+        ["check", "verdict", "the numbers", "the rule"],
+        [("flagged" if v.flagged else "", [v.check, v.verdict, v.observed, v.rule]) for v in verdicts],
     )
-    reasons = (
-        "".join(f"<li>{html.escape(r)}</li>" for r in result.reasons)
-        or "<li>no drift or decay past the thresholds</li>"
+    features = _html_table(
+        _feature_header(result),
+        [
+            ("drifted" if d.drifted else "", cells)
+            for d, cells in zip(result.features, _feature_rows(result.features), strict=True)
+        ],
     )
+    quality_rows = _quality_rows(result.quality)
+    quality = _html_table(QUALITY_HEADER, quality_rows) if quality_rows else ""
+    if not quality_rows and "status" in result.quality:
+        quality = "<p>Every check passed on every row.</p>"
+    live_rows = _live_rows(result)
+    live = _html_table(LIVE_HEADER, [("", row) for row in live_rows]) if live_rows else ""
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Model monitor: {html.escape(result.window)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; max-width: 70rem; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: right; }}
-td:first-child {{ text-align: left; }} tr.drifted {{ background: #fdecea; }}
+body {{ font-family: system-ui, sans-serif; margin: 2rem; max-width: 80rem; }}
+table {{ border-collapse: collapse; margin: 0.5rem 0; }}
+td, th {{ border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; vertical-align: top; }}
+tr.drifted, tr.flagged, tr.failed {{ background: #fdecea; }}
 figure {{ display: inline-block; margin: 0.5rem; }} img {{ max-width: 34rem; }}
 </style></head><body>
-<h1>Model monitor: {"retraining recommended" if result.retrain else "no action needed"}</h1>
+<h1>Model monitor: {html.escape(result.headline)}</h1>
 <p>Window: <strong>{html.escape(result.window)}</strong>, {result.rows:,} rows, against the training reference.</p>
-<ul>{reasons}</ul>
-{body}
-<h2>Drift per feature</h2>
-<table><tr><th>feature</th><th>type</th><th>PSI</th><th>test</th><th>statistic</th><th>p-value</th>
-<th>missing (ref)</th><th>missing (window)</th></tr>
-{rows}
-</table>
-<h2>Summary</h2><pre>{html.escape(json.dumps(summary, indent=2, default=str))}</pre>
+<h2>Verdicts</h2>
+{verdict_table}
+<h2>Data drift per feature</h2>
+<p class="share-rule">{html.escape(result.share_rule())} {html.escape(result.feature_rule())}</p>
+{features}
+<h2>Data quality</h2>
+<p>{html.escape(result.quality_verdict().line())}.</p>
+{quality}
+<h2>Live metrics</h2>
+<p>{html.escape(result.decay_verdict().line())}.</p>
+{live}
+<h2>Plots</h2>
+{plots}
+<p>The same numbers, machine-readable: <code>summary.json</code> beside this page.</p>
 </body></html>
 """
     paths = {"html": out / "report.html", "json": out / "summary.json", "digest": out / "digest.md"}
