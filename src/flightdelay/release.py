@@ -114,7 +114,8 @@ def register(root: Path, params: Params, say: Say, *, run_model_tests: bool = Tr
         say("model tests passed")
     lineage = tracking.lineage(root) | _dvc_lineage(root, params) | {"model_sha256": tracking.sha256(model_file)}
     if lineage.get("git_dirty") == "true":
-        raise ReleaseError("the working tree has uncommitted changes; commit them so the version names its code")
+        files = ", ".join(git.modified(root)[:10])
+        raise ReleaseError(f"uncommitted changes in {files}: commit them so the version names its code")
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "bundle"
         serving.write_bundle(

@@ -39,6 +39,12 @@ def changed(root: Path, paths: Sequence[str | Path]) -> list[str]:
     return sorted({line[3:].strip() for line in listed.splitlines() if line.strip()})
 
 
+def modified(root: Path) -> list[str]:
+    """The tracked files that differ from HEAD (what makes a tree dirty; untracked files do not), sorted."""
+    listed = git(root, "status", "--porcelain", "--untracked-files=no")
+    return sorted({line[3:].strip() for line in listed.splitlines() if line.strip()})
+
+
 def push_rebased(root: Path, remote: str, branch: str, attempts: int = 5) -> str:
     """Push HEAD to ``remote``'s ``branch``; when the branch moved meanwhile, rebase onto it and try again.
 
