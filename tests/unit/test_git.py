@@ -73,3 +73,11 @@ def test_a_refused_push_is_not_retried(clones: tuple[Path, Path, Path]) -> None:
     with pytest.raises(git.GitError, match="main is protected"):
         git.push_rebased(ours, "origin", "main")
     assert log(origin) == ["edit pin.yaml"]
+
+
+def test_modified_lists_changed_tracked_files_not_untracked_ones(clones: tuple[Path, Path, Path]) -> None:
+    _, ours, _ = clones
+    assert git.modified(ours) == []
+    (ours / "pin.yaml").write_text("v2\n")
+    (ours / "scratch.txt").write_text("not tracked\n")
+    assert git.modified(ours) == ["pin.yaml"]
