@@ -115,6 +115,43 @@ def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
     return report.DataChange(before.get("md5"), after.get("md5"), files, before.get("nfiles"), after.get("nfiles"))
 
 
+def compare(root: Path, params: settings.Params, base_sha: str, base_tree: Any) -> report.Comparison:
+    """Like with like: when the PR's test rows are not the base's, the base's model scored on the PR's rows.
+
+    The base's model is the one its ``dvc.lock`` records, from the cache or the remote, checked against that
+    record before it is loaded; it is scored at the base's own threshold.
+    """
+    try:
+        moved = dvc.recorded_md5(root, "featurize", params.paths.test, base_sha) != dvc.recorded_md5(
+            root, "featurize", params.paths.test
+        )
+    except dvc.DvcError:
+        return report.Comparison()  # a base without a pipeline record has no metrics to compare either
+    if not moved:
+        return report.Comparison()
+    threshold = (base_tree or {}).get("threshold")
+    if not isinstance(threshold, int | float):
+        return report.Comparison(rows_moved=True, missing="the base's metrics record no threshold")
+    import joblib
+
+    from flightdelay.core import metrics
+    from flightdelay.core.features import LABEL
+    from flightdelay.io.files import read_parquet
+    from flightdelay.stages.evaluate import predict
+
+    try:
+        model = joblib.load(dvc.revision_output(root, base_sha, "train", params.paths.model))
+    except dvc.DvcError as exc:
+        return report.Comparison(rows_moved=True, missing=f"the base's model is not available ({exc})")
+    test = read_parquet(params.paths.test)
+    try:
+        proba = predict(model, test)
+    except (KeyError, ValueError, TypeError) as exc:  # the PR changed the features the model reads
+        return report.Comparison(rows_moved=True, missing=f"the base's model cannot score the PR's rows ({exc})")
+    scores = metrics.rounded(metrics.test_scores(test[LABEL].to_numpy(), proba, threshold, params.evaluate.costs))
+    return report.Comparison(rows_moved=True, paired={f"test.{k}": v for k, v in scores.items()})
+
+
 def build(
     root: Path,
     params: settings.Params,
@@ -132,7 +169,9 @@ def build(
     base_metrics_tree = _json_at(root, base_sha, paths.metrics)
     pr_metrics = report.flatten(pr_metrics_tree) if pr_metrics_tree else None
     base_metrics = report.flatten(base_metrics_tree) if base_metrics_tree else None
-    verdict = gate.judge(params.gate, pr_metrics or {}, base_metrics)
+    comparison = compare(root, params, base_sha, base_metrics_tree) if pr_metrics and base_metrics else None
+    comparison = comparison or report.Comparison()
+    verdict = gate.judge(params.gate, pr_metrics or {}, comparison.base_for_rules(base_metrics))
     pr_curves = {n: _json_at(root, None, paths.plots / f"{n}.json") for n in plots.CURVES}
     base_curves = {n: _json_at(root, base_sha, paths.plots / f"{n}.json") for n in plots.CURVES}
     written = (
@@ -165,6 +204,7 @@ def build(
         if pipeline is not None and pipeline.ok
         else [],
         min_slice_rows=params.report.min_slice_rows,
+        comparison=comparison,
     )
     document = report.render(inputs)
     out.mkdir(parents=True, exist_ok=True)

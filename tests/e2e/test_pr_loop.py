@@ -7,8 +7,13 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import joblib
+import pandas as pd
 import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
 
+from flightdelay.core.features import FEATURES, LABEL
 from tests.e2e.conftest import Project, clone, clone_sharing_cache, environment, lower_gate
 
 pytestmark = pytest.mark.slow
@@ -98,12 +103,36 @@ def test_data_pr_in_a_fresh_clone(main_branch: Project, tmp_path: Path) -> None:
     assert "matches data.dvc" in ci.cli("get-data").stdout
     code, text, pipeline = report(ci)
     april_flights = len((ci.path / "data/raw/flights/2013-04.csv").read_text().splitlines()) - 1
-    assert f"| flights/2013-04.csv | added | — | {april_flights} |" in text
+    assert f"| flights/2013-04.csv | added | — | {april_flights:,} |" in text
     assert "| weather/2013-04.csv | added | — |" in text
     assert "`data.dvc` changed: 9 → 11 files" in text
-    assert "The test month moved (201303 → 201304)" in text
+    assert re.search(r"- Test month: 2013-03, [\d,]+ rows in the base → 2013-04, [\d,]+ rows in the PR", text)
+    # No remote and an empty cache: the base's model is nowhere, so no rule compares March with April.
+    assert "- regression rules **not applied**: the test rows moved and the base's model is not available" in text
+    assert "got worse by" not in text
     assert pipeline["stages"]["ingest"] == "ran"
-    assert code in (0, 1)  # the verdict depends on April; the report is what this test checks
+    assert code in (0, 1)  # the verdict depends on April's floors; the report is what this test checks
+
+
+def test_data_pr_scores_the_base_model_on_the_prs_test_rows(repo: Project) -> None:
+    """Like with like: the regression rules compare the base's model and the PR's on the same flights."""
+    repo.git("checkout", "--quiet", "-b", "pr")
+    repo.cli("add-month", "4")
+    repo.git("commit", "--quiet", "-am", "Add April")
+    _, text, _ = report(repo)
+    assert "- regression rules: the base's model and the PR's model, scored on the same (the PR's) test rows" in text
+    assert "the base column is **the base's model scored on the PR's test rows**" in text
+
+    # The base column, computed here from main's recorded model on the PR's April rows.
+    lock = yaml.safe_load(repo.git("show", "origin/main:dvc.lock"))
+    (model_md5,) = [o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.joblib"]
+    cache = Path(repo.dvc("cache", "dir").stdout.strip())
+    model = joblib.load(cache / "files" / "md5" / model_md5[:2] / model_md5[2:])
+    test = pd.read_parquet(repo.path / "data/processed/test.parquet")
+    expected = roc_auc_score(test[LABEL], model.predict_proba(test[list(FEATURES)])[:, 1])
+    base, pr, *_ = metric_row(text, "test.roc_auc")[1:]
+    assert base == f"{expected:.4f}"
+    assert pr == f"{json.loads((repo.path / 'reports/metrics.json').read_text())['test']['roc_auc']:.4f}"
 
 
 def test_code_pr(repo: Project) -> None:

@@ -179,6 +179,8 @@ def test_a_fork_data_pr_takes_the_sample_pushes_nothing_and_still_reports(
     assert list(remote.iterdir()) == []  # nothing pushed
     report = report_artifact(run, 301, head)["report.md"].decode()
     assert "| flights/2013-04.csv | added | — |" in report
-    assert "The test month moved (201303 → 201304)" in report
+    assert "→ 2013-04," in report  # the test month moved
+    # The fork's job cannot read the remote, so the base's model is not there to score April with.
+    assert "regression rules **not applied**: the test rows moved and the base's model is not available" in report
     assert run.returncode == (0 if "## ✅ Quality gate passed" in report else 1)
     assert state.comments == {}  # pr.yml itself never writes to the PR: its token is read-only on forks

@@ -59,9 +59,10 @@ def test_moved_test_month_is_called_out_and_not_diffed() -> None:
     text = make(
         base_metrics=BASE | {"test.rows": 28889.0},
         pr_metrics={"test.roc_auc": 0.7, "test.log_loss": 0.45, "periods.test": 201311, "test.rows": 27268.0},
+        comparison=report.Comparison(rows_moved=True, missing="the base's model is not available"),
     )
     assert "- Test month: 2013-10, 28,889 rows in the base → 2013-11, 27,268 rows in the PR" in text
-    assert "- the test month moved, so the two columns below score different months" in text
+    assert "  the two columns score different flights" in text
     assert "| periods.test |" not in text  # a month and a count are what was scored, not metrics to diff
     assert "| test.rows |" not in text
     assert "+1.0000" not in text
@@ -111,3 +112,37 @@ def test_counts_read_as_whole_numbers_and_validation_month_folds() -> None:
     assert "- Test month: 2013-10, 28,889 rows" in text
     folded = text.split("<details><summary>Validation-month metrics</summary>")[1]
     assert "| valid.roc_auc | 0.7400 | 0.7500 | +0.0100 | 🟢 better |" in folded
+
+
+def test_moved_rows_with_the_base_model_rescored_compare_like_with_like() -> None:
+    paired = {"test.roc_auc": 0.69, "test.log_loss": 0.47}
+    comparison = report.Comparison(rows_moved=True, paired=paired)
+    text = make(
+        base_metrics=BASE | {"test.rows": 28889.0},
+        pr_metrics={"test.roc_auc": 0.7, "test.log_loss": 0.45, "periods.test": 201311, "test.rows": 27268.0},
+        comparison=comparison,
+    )
+    assert "- regression rules: the base's model and the PR's model, scored on the same (the PR's) test rows" in text
+    assert "**the base's model scored on the PR's test rows** (its own report: ROC AUC 0.7000 on 2013-10)" in text
+    assert "| test.roc_auc | 0.6900 | 0.7000 | +0.0100 | 🟢 better |" in text
+    assert comparison.base_for_rules(BASE) == BASE | paired
+
+
+def test_moved_rows_without_the_base_model_leave_the_regression_rules_out() -> None:
+    comparison = report.Comparison(rows_moved=True, missing="the base's model is not available (gone)")
+    text = make(comparison=comparison, pr_metrics={"test.roc_auc": 0.7, "periods.test": 201311})
+    assert "- regression rules **not applied**: the test rows moved and the base's model is not available" in text
+    assert "the two columns score different flights" in text
+    assert comparison.base_for_rules(BASE) is None
+
+
+def test_the_same_rows_compare_the_committed_metrics() -> None:
+    assert "- regression rules: the base's committed metrics, on the same test rows" in make()
+    assert report.Comparison().base_for_rules(BASE) == BASE
+
+
+def test_a_pr_that_changes_the_gate_says_so_under_the_verdict() -> None:
+    text = make(params=[("gate.minimum.test.roc_auc", 0.7, 0.69), ("train.max_iter", 300, 50)])
+    head = text.split("### Metrics")[0]
+    assert "- ⚠️ **this PR changes the gate itself**: `gate.minimum.test.roc_auc` 0.7000 → 0.6900;" in head
+    assert "train.max_iter" not in head

@@ -48,6 +48,20 @@ def choose_threshold(y_true: np.ndarray, proba: np.ndarray, costs: Costs) -> tup
     return threshold, float(cost[k])
 
 
+def test_scores(y_true: np.ndarray, proba: np.ndarray, threshold: float, costs: Costs) -> dict[str, float]:
+    """The test month's metrics at a threshold chosen elsewhere: :func:`score`, the cost per flight at that
+    threshold, and the best cost any threshold could have reached on these rows."""
+    predicted = proba >= threshold
+    wrong = costs.false_positive * np.sum(predicted & (y_true == 0)) + costs.false_negative * np.sum(
+        ~predicted & (y_true == 1)
+    )
+    _, best = choose_threshold(y_true, proba, costs)
+    return score(y_true, proba, threshold) | {
+        "expected_cost": float(wrong / max(len(y_true), 1)),
+        "best_possible_cost": best,
+    }
+
+
 def score(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
     """Threshold-free and thresholded metrics; AUCs are NaN-free only when both classes occur."""
     predicted = (proba >= threshold).astype(int)

@@ -57,6 +57,27 @@ class DataChange:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """What the regression rules compare the PR's test scores with.
+
+    When the PR scores other test rows than the base did (a data PR moves the test month), the base's
+    committed metrics score other flights: ``paired`` is then the base's own model scored on the PR's test
+    rows, so both sides score the same flights. ``missing`` says why that could not be done, and the
+    regression rules are then left out (the absolute minimums still apply).
+    """
+
+    rows_moved: bool = False
+    paired: dict[str, Any] | None = None
+    missing: str | None = None
+
+    def base_for_rules(self, base: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """The base metrics the regression rules read; None leaves the rules out."""
+        if base is None or not self.rows_moved:
+            return base
+        return None if self.paired is None else {**base, **self.paired}
+
+
+@dataclass(frozen=True)
 class ReportInput:
     base_ref: str
     base_sha: str
@@ -75,6 +96,7 @@ class ReportInput:
     # Outputs the PR committed that differ from what CI reproduced: merged, they would break the release.
     uncommitted: list[str] = field(default_factory=list)
     min_slice_rows: int = 100  # report.min_slice_rows
+    comparison: Comparison = field(default_factory=Comparison)
 
     @property
     def passed(self) -> bool:
@@ -102,6 +124,18 @@ def _judgement(metric: str, before: Any, after: Any) -> tuple[str, str]:
     return f"{delta:+.4f}", verdict
 
 
+def _rules_compared(report: ReportInput) -> list[str]:
+    """Which comparison the regression rules used: said under the verdict, where the reviewer reads it."""
+    comparison = report.comparison
+    if report.pr_metrics is None or report.base_metrics is None:
+        return []
+    if comparison.paired is not None:
+        return ["- regression rules: the base's model and the PR's model, scored on the same (the PR's) test rows"]
+    if comparison.rows_moved:
+        return [f"- regression rules **not applied**: the test rows moved and {comparison.missing}; minimums applied"]
+    return ["- regression rules: the base's committed metrics, on the same test rows"]
+
+
 def _metrics(report: ReportInput) -> list[str]:
     lines = ["### Metrics", ""]
     pr, base = report.pr_metrics, report.base_metrics
@@ -116,7 +150,9 @@ def _metrics(report: ReportInput) -> list[str]:
     changed = [k for k in keys if k not in pr or k not in base or _judgement(k, base[k], pr[k])[1] != "same"]
     if not changed:
         lines += [f"No metric changed: all {len(keys)} are identical to the base.", ""]
-    lines += [*_scored(base, pr), ""]
+    lines += [*_scored(base, pr, report.comparison), ""]
+    if report.comparison.paired is not None:
+        base = {**base, **report.comparison.paired}
     # The test month leads; the validation month (where the threshold is chosen) folds away.
     main = [k for k in keys if not k.startswith("valid.")]
     folded = [k for k in keys if k.startswith("valid.")]
@@ -143,8 +179,10 @@ def _month(value: Any) -> str:
     return _fmt(value)
 
 
-def _scored(base: Mapping[str, Any], pr: Mapping[str, Any]) -> list[str]:
-    """Which month each split scored and on how many rows, base and PR; a moved test month said plainly."""
+def _scored(base: Mapping[str, Any], pr: Mapping[str, Any], comparison: Comparison | None = None) -> list[str]:
+    """Which month each split scored and on how many rows, base and PR; what the base column means."""
+    comparison = comparison or Comparison()
+    before_test = base.get("periods.test")
     lines = []
     for split, name in (("test", "Test month"), ("valid", "Validation month")):
         before = (base.get(f"periods.{split}"), base.get(f"{split}.rows"))
@@ -155,9 +193,16 @@ def _scored(base: Mapping[str, Any], pr: Mapping[str, Any]) -> list[str]:
         if before not in (after, (None, None)):
             now = f"{_month(before[0])}, {_count(before[1])} rows in the base → {now} in the PR"
         lines.append(f"- {name}: {now}")
-    moved = base.get("periods.test"), pr.get("periods.test")
-    if None not in moved and moved[0] != moved[1]:
-        lines.append("- the test month moved, so the two columns below score different months")
+    if comparison.paired is not None:
+        auc = base.get("test.roc_auc")
+        own = f" (its own report: ROC AUC {_fmt(auc)} on {_month(before_test)})" if auc is not None else ""
+        lines.append(
+            "- the test rows moved, so the base column is **the base's model scored on the PR's test rows**"
+            f"{own}: both columns score the same flights"
+        )
+    elif comparison.rows_moved:
+        lines.append(f"- the test rows moved and the base's model could not score them ({comparison.missing}):")
+        lines.append("  the two columns score different flights")
     return lines
 
 
@@ -276,6 +321,11 @@ def render(report: ReportInput) -> str:
     lines += [f"- {failure}" for failure in verdict.failures]
     if ok:
         lines.append(f"- {verdict.checked} gate rule(s) checked, all passed")
+    lines += _rules_compared(report)
+    loosened = [(k, before, after) for k, before, after in report.params if k.startswith("gate.")]
+    if loosened:
+        changes = ", ".join(f"`{k}` {_fmt(before)} → {_fmt(after)}" for k, before, after in loosened)
+        lines.append(f"- ⚠️ **this PR changes the gate itself**: {changes}; the verdict above applies the PR's rules")
     lines += ["", f"Head `{report.head_sha[:10]}` against base `{report.base_ref}` (`{report.base_sha[:10]}`).", ""]
     lines += _metrics(report) + _slices(report) + _params(report) + _data(report)
     lines += _validation(report) + _pipeline(report)

@@ -214,13 +214,19 @@ class IntegrityError(DvcError):
     """A pipeline output's bytes are not the ones ``dvc.lock`` records."""
 
 
-def recorded_md5(root: Path, stage: str, path: Path) -> str:
-    """The md5 that ``dvc.lock`` records for output ``path`` of ``stage``."""
+def recorded_md5(root: Path, stage: str, path: Path, rev: str | None = None) -> str:
+    """The md5 that ``dvc.lock`` (of the working tree, or of commit ``rev``) records for ``path`` of ``stage``."""
     try:
-        lock = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8"))
-        outs = lock["stages"][stage]["outs"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
-        raise IntegrityError(f"dvc.lock records no stage {stage!r} with outputs ({exc}); run `dvc repro`") from exc
+        if rev is None:
+            text = (root / "dvc.lock").read_text(encoding="utf-8")
+        else:
+            text = subprocess.run(
+                ["git", "show", f"{rev}:dvc.lock"], cwd=root, capture_output=True, text=True, check=True
+            ).stdout
+        outs = yaml.safe_load(text)["stages"][stage]["outs"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError, subprocess.CalledProcessError) as exc:
+        where = "dvc.lock" if rev is None else f"dvc.lock at {rev[:10]}"
+        raise IntegrityError(f"{where} records no stage {stage!r} with outputs ({exc}); run `dvc repro`") from exc
     for out in outs:
         if Path(out["path"]) == path:
             return str(out["md5"])
@@ -238,16 +244,43 @@ def verify_output(root: Path, stage: str, path: Path) -> Path:
     target = root / path
     if not target.is_file():
         raise IntegrityError(f"{path} is missing; `dvc checkout` restores it, `dvc repro` rebuilds it")
-    digest = hashlib.md5(usedforsecurity=False)
-    with target.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != recorded:
+    digest = _md5(target)
+    if digest != recorded:
         raise IntegrityError(
-            f"{path} hashes to {digest.hexdigest()} but dvc.lock records {recorded}: it is not the file the "
+            f"{path} hashes to {digest} but dvc.lock records {recorded}: it is not the file the "
             f"pipeline recorded (a tampered cache or remote object?). Refusing to load it; `dvc checkout --force "
             f"{path}` restores the recorded one if the cache holds it, `dvc repro --force {stage}` rebuilds it"
         )
+    return target
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def revision_output(root: Path, rev: str, stage: str, path: Path) -> Path:
+    """The cache object of output ``path`` as commit ``rev`` recorded it, fetched from the remote if need be,
+    once its bytes hash to that record; :class:`DvcError` when it is nowhere to be had."""
+    recorded = recorded_md5(root, stage, path, rev)
+    target = cache_object(root, recorded)
+    if not target.is_file() and default_remote(root):
+        with tempfile.TemporaryDirectory(prefix="base-") as tmp:
+            tree = Path(tmp) / "tree"
+            subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), rev], cwd=root, check=True)
+            try:
+                run("cache", "dir", "--local", str(target.parents[3]), cwd=tree)
+                with contextlib.suppress(DvcError):
+                    run("fetch", str(path), cwd=tree)
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)
+    if not target.is_file():
+        raise DvcError(f"{path} as {rev[:10]} recorded it ({recorded}) is neither in the cache nor on a remote")
+    if _md5(target) != recorded:
+        raise IntegrityError(f"the cached object for {path} at {rev[:10]} does not hash to {recorded}: tampered?")
     return target
 
 

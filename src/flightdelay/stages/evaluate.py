@@ -31,16 +31,7 @@ def assess(params: Params, model: Any, valid: pd.DataFrame, test: pd.DataFrame) 
     y_valid, p_valid = valid[LABEL].to_numpy(), predict(model, valid)
     y_test, p_test = test[LABEL].to_numpy(), predict(model, test)
     threshold, valid_cost = metrics.choose_threshold(y_valid, p_valid, params.evaluate.costs)
-    _, test_cost = metrics.choose_threshold(y_test, p_test, params.evaluate.costs)
     predicted = (p_test >= threshold).astype(int)
-    c = params.evaluate.costs
-    cost_at_threshold = float(
-        (
-            c.false_positive * np.sum((predicted == 1) & (y_test == 0))
-            + c.false_negative * np.sum((predicted == 0) & (y_test == 1))
-        )
-        / max(len(y_test), 1)
-    )
 
     def period(rows: pd.DataFrame) -> int:
         return int((rows["year"] * 100 + rows["month"]).max())
@@ -50,11 +41,7 @@ def assess(params: Params, model: Any, valid: pd.DataFrame, test: pd.DataFrame) 
             # Which months were scored (YYYYMM), so a report can tell when the test month moved.
             "periods": {"test": period(test), "valid": period(valid)},
             "threshold": round(threshold, 6),
-            "test": metrics.rounded(
-                metrics.score(y_test, p_test, threshold)
-                # the cost at the threshold chosen on valid, and the best any threshold could do on test
-                | {"expected_cost": cost_at_threshold, "best_possible_cost": test_cost}
-            ),
+            "test": metrics.rounded(metrics.test_scores(y_test, p_test, threshold, params.evaluate.costs)),
             "valid": metrics.rounded(metrics.score(y_valid, p_valid, threshold) | {"expected_cost": valid_cost}),
         },
         "slices": metrics.slice_scores(test, y_test, p_test, threshold, params.evaluate.slices),
