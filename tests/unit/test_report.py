@@ -98,6 +98,9 @@ def test_slices_fold_away_and_small_ones_show_no_auc() -> None:
     assert "| carrier AA | 2,715 | 2,698 | 0.7000 | 0.7200 | +0.0200 |" in text
     assert "| carrier OO | 120 | 5 | — | — | too few rows |" in text
     assert "fewer than 100 test rows" in text
+    assert "the base columns are the base's own test month" not in text
+    moved = make(pr_slices=pr, base_slices=base, comparison=report.Comparison(rows_moved=True, missing="gone"))
+    assert "The test rows moved: the base columns are the base's own test month." in moved
 
 
 def test_flatten_names_like_dvc() -> None:

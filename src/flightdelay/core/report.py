@@ -228,7 +228,12 @@ def _slices(report: ReportInput) -> list[str]:
     lines = [
         f"<details><summary>Slice metrics ({', '.join(report.pr_slices)}): ROC AUC and rows</summary>",
         "",
-        f"A slice with fewer than {least:,} test rows in either column shows no ROC AUC: too few rows to judge it.",
+        f"A slice with fewer than {least:,} test rows in either column shows no ROC AUC: too few rows to judge it."
+        + (
+            " The test rows moved: the base columns are the base's own test month."
+            if report.comparison.rows_moved
+            else ""
+        ),
         "",
         "| slice | rows base | rows PR | ROC AUC base | ROC AUC PR | change |",
         "|---|---|---|---|---|---|",
