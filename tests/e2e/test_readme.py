@@ -41,12 +41,17 @@ class Walkthrough:
 
 
 def _environment(tmp: Path) -> dict[str, str]:
-    """The user's shell: no test venv on PATH, nothing pointing at the test's own tools or stores."""
+    """The user's shell: no test venv on PATH, nothing pointing at the test's own tools or stores.
+
+    Inside `nox -s tests`, nox exports its session venv as UV_PROJECT_ENVIRONMENT: left in, the README's
+    `uv sync` would sync that venv (the one running this test) instead of making the clone's `.venv/`.
+    """
+    ours = {"VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE"}
+    ours |= {"UV_PROJECT_ENVIRONMENT", "UV_PYTHON"}
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE"}
-        and not k.startswith(("MLFLOW_", "NOX", "PYTEST", "BENTOML_"))
+        if k not in ours and not k.startswith(("MLFLOW_", "NOX", "PYTEST", "BENTOML_"))
     }
     ours = str(Path(sys.prefix) / "bin")
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != ours)
