@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_FENCE = re.compile(r"^```(\S*)\s*$")
+_FENCE = re.compile(r"^( {0,3})```(\S*)\s*$")  # a block in a list item is indented
 _DIRECTIVE = re.compile(r"^<!-- readme-test: (.+?) -->$")
 # What a command line starts with in this README; a block that holds one must be a `bash` block.
 COMMAND = re.compile(r"^(\. |\.tools/|\.venv/|dvc |git |flightdelay |python3? )")
@@ -54,12 +54,13 @@ def blocks(path: Path) -> list[Block]:
         if not fence:
             index += 1
             continue
-        end = next((j for j in range(index + 1, len(lines)) if lines[j].startswith("```")), None)
+        indent = len(fence.group(1))
+        end = next((j for j in range(index + 1, len(lines)) if lines[j].strip() == "```"), None)
         if end is None:
             raise ValueError(f"{path.name}:{index + 1}: a fenced block that never closes")
-        before = _DIRECTIVE.match(lines[index - 1]) if index else None
-        text = "\n".join(lines[index + 1 : end]) + "\n"
-        found.append(Block(index + 1, fence.group(1), text, before.group(1) if before else ""))
+        before = _DIRECTIVE.match(lines[index - 1].strip()) if index else None
+        text = "\n".join(line[indent:] for line in lines[index + 1 : end]) + "\n"
+        found.append(Block(index + 1, fence.group(2), text, before.group(1) if before else ""))
         index = end + 1
     return found
 

@@ -60,3 +60,10 @@ def test_output_lines_match_in_order_and_dots_skip() -> None:
     assert readme.unmatched("a\n...\nc\n", printed) is None
     assert readme.unmatched("c\na\n", printed) == "a"
     assert readme.unmatched("b\n", printed) == "b"  # whole lines, not prefixes
+
+
+def test_a_block_inside_a_list_item_is_a_block_too(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("- an item:\n\n  ```bash\n  git status\n  ```\n")
+    (block,) = readme.blocks(page)
+    assert (block.line, block.language, block.text, block.runs) == (3, "bash", "git status\n", True)
