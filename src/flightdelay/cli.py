@@ -403,6 +403,9 @@ def monitor(
     paths = drift_report.write(out, result, reference, seen)
     typer.echo(paths["digest"].read_text())
     typer.echo(f"written: {', '.join(str(p) for p in paths.values())}", err=True)
+    if result.quality_failed:  # never silent, and never a retraining PR on data that fails the checks
+        _fail("the window fails the data checks (the Data quality table above): fix its data; nothing proposed")
+        return
     if propose and result.retrain:
         following = retrain.next_month(Path.cwd(), params.paths.raw)
         if following is None:

@@ -80,7 +80,8 @@ class Result:
 
     @property
     def retrain(self) -> bool:
-        return self.data_drift or self.prediction_drift or self.decay
+        """Drift or decay on a window that passes the data checks: a broken window is fixed, not trained on."""
+        return (self.data_drift or self.prediction_drift or self.decay) and not self.quality_failed
 
     @property
     def quality_failed(self) -> bool:
@@ -153,7 +154,7 @@ class Result:
             because += "; the window fails the data checks: fix its data before training on it"
         retrain = Verdict(
             "Retraining",
-            "recommended" if self.retrain else "not needed",
+            "recommended" if self.retrain else "withheld" if causes else "not needed",
             self.retrain,
             because,
             "retrain when the data drifts, the predictions drift or the model decays; "

@@ -246,6 +246,14 @@ def test_a_window_that_fails_the_schema_says_so_and_its_data_is_escaped(
     result = monitor.compare(january, window, params, baseline)
     assert result.quality_failed and not result.retrain
     assert result.headline == "the window fails the data checks"
+    # Drifting as well, the broken window is still not one to retrain on (so --propose opens nothing).
+    shifted = monitor.Window("shifted", january.features, january.proba.clip(0.3, 1.0), None, quality)
+    drifting = monitor.compare(january, shifted, params, baseline)
+    assert drifting.prediction_drift and drifting.quality_failed
+    assert not drifting.retrain
+    assert drifting.headline == "the window fails the data checks"
+    assert drifting.verdicts()[0].verdict == "withheld"
+    assert "prediction drift; the window fails the data checks" in drifting.verdicts()[0].observed
     assert result.reasons == [result.quality_verdict().line()]
     assert "fix its data before training on it" in result.verdicts()[0].observed
     paths = drift_report.write(tmp_path, result, january, window)

@@ -136,3 +136,25 @@ def test_bad_windows_are_named(params: settings.Params) -> None:
         monitor.run(ROOT, params, month="2014-01")
     with pytest.raises(monitor.MonitorError, match="exactly one window"):
         monitor.run(ROOT, params)
+
+
+@pytest.mark.slow
+def test_a_month_that_fails_the_data_checks_stops_the_command_and_proposes_nothing(tmp_path: Path) -> None:
+    """A broken window is loud, and never becomes a retraining PR: fix the data first."""
+    from tests.e2e.conftest import clone_template, environment
+
+    project = clone_template(tmp_path / "repo", environment(tmp_path))
+    project.dvc("cache", "dir", "--local", str(ROOT / ".dvc" / "cache"))
+    project.dvc("checkout")
+    airlines = project.path / "data/raw/airlines.csv"
+    airlines.write_text("".join(line for line in airlines.open() if not line.startswith("UA,")))
+    done = project.cli("monitor", "--month", "2013-11", "--propose", "--out", str(tmp_path / "out"), check=False)
+    assert done.returncode == 1, done.stderr
+    assert "the window fails the data checks" in done.stderr
+    assert "nothing proposed" in done.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["retrain"] is False
+    retraining = summary["verdicts"][0]
+    assert (retraining["check"], retraining["verdict"]) == ("Retraining", "withheld")
+    assert "prediction drift" in retraining["observed"]  # November drifts: it would have been proposed
+    assert "## Model monitor: " in done.stdout and "fails the data checks" in done.stdout
