@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,27 +188,38 @@ def count_rows(root: Path, md5: str) -> int | None:
         return max(sum(1 for _ in handle) - 1, 0)
 
 
-def cache_revision(root: Path, rev: str, pointer: Path) -> None:
-    """Put the data that ``pointer`` records at ``rev`` into this project's cache.
-
-    A temporary git worktree at ``rev`` shares the cache; there the data is fetched from the remote or,
-    failing that, the sample is written and hashed, so both versions can be compared file by file.
-    """
+@contextlib.contextmanager
+def _revision_tree(root: Path, rev: str) -> Iterator[Path]:
+    """A temporary git worktree at ``rev`` that shares this project's DVC cache, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="base-") as tmp:
         tree = Path(tmp) / "tree"
         subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), rev], cwd=root, check=True)
         try:
-            cache = cache_object(root, "00").parents[2]
-            run("cache", "dir", "--local", str(cache), cwd=tree)
-            recorded = str(tracked(tree / pointer).get("md5", ""))
-            if default_remote(tree):
-                with contextlib.suppress(DvcError):
-                    run("fetch", str(pointer), cwd=tree)  # exits 0 even when the remote lacks the files
-            if not cache_object(root, recorded).is_file():
-                # No remote, none this job may read (a fork's PR), or the data was never pushed: the sample may do.
-                seed(tree, pointer)
+            run("cache", "dir", "--local", str(cache_object(root, "00").parents[2]), cwd=tree)
+            yield tree
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)
+
+
+def _fetch(tree: Path, target: Path) -> None:
+    """``dvc fetch target`` in ``tree`` when it has a remote; a remote without the files is not an error here."""
+    if default_remote(tree):
+        with contextlib.suppress(DvcError):
+            run("fetch", str(target), cwd=tree)  # exits 0 even when the remote lacks the files
+
+
+def cache_revision(root: Path, rev: str, pointer: Path) -> None:
+    """Put the data that ``pointer`` records at ``rev`` into this project's cache.
+
+    In a worktree at ``rev`` that shares the cache, the data is fetched from the remote or, failing that,
+    the sample is written and hashed, so both versions can be compared file by file.
+    """
+    with _revision_tree(root, rev) as tree:
+        recorded = str(tracked(tree / pointer).get("md5", ""))
+        _fetch(tree, pointer)
+        if not cache_object(root, recorded).is_file():
+            # No remote, none this job may read (a fork's PR), or the data was never pushed: the sample may do.
+            seed(tree, pointer)
 
 
 class IntegrityError(DvcError):
@@ -268,15 +280,8 @@ def revision_output(root: Path, rev: str, stage: str, path: Path) -> Path:
     recorded = recorded_md5(root, stage, path, rev)
     target = cache_object(root, recorded)
     if not target.is_file() and default_remote(root):
-        with tempfile.TemporaryDirectory(prefix="base-") as tmp:
-            tree = Path(tmp) / "tree"
-            subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), rev], cwd=root, check=True)
-            try:
-                run("cache", "dir", "--local", str(target.parents[3]), cwd=tree)
-                with contextlib.suppress(DvcError):
-                    run("fetch", str(path), cwd=tree)
-            finally:
-                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)
+        with _revision_tree(root, rev) as tree:
+            _fetch(tree, path)
     if not target.is_file():
         raise DvcError(f"{path} as {rev[:10]} recorded it ({recorded}) is neither in the cache nor on a remote")
     if _md5(target) != recorded:
