@@ -16,8 +16,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import log_loss, roc_auc_score
 
 from flightdelay import settings
-from flightdelay.core.features import LABEL
 from flightdelay.io.files import read_parquet
+from flightdelay.problem.features import LABEL
 from flightdelay.stages.train import fit
 
 RAW_COLUMNS = ["sched_dep_time", "sched_arr_time", "distance", "carrier", "origin", "dest"]
@@ -25,7 +25,7 @@ RAW_WEATHER = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "
 
 
 def raw_model(params: settings.Params, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-    flights = read_parquet(params.paths.flights)
+    flights = read_parquet(params.paths.joined)
     period = flights["year"] * 100 + flights["month"]
     columns = [*RAW_COLUMNS, "day_of_week", *RAW_WEATHER]
     flights = flights.assign(day_of_week=pd.to_datetime(flights[["year", "month", "day"]]).dt.day_of_week)

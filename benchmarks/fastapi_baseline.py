@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from flightdelay import schemas
+from flightdelay.problem import schemas
 from flightdelay.serving import Predictor
 
 Flight = schemas.request_model()

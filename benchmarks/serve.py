@@ -21,7 +21,7 @@ import httpx
 import psutil
 
 from flightdelay.io.bento import free_port
-from flightdelay.serving import EXAMPLE
+from flightdelay.problem import EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = (1, 8, 32, 64)

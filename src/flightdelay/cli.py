@@ -33,17 +33,34 @@ def get_data(
         _fail(str(exc))
 
 
+def sample_period(text: str) -> int:
+    """A month of the sample as YYYYMM: ``2013-11``, or ``11`` for the sample's only November."""
+    from flightdelay.interface import parse_period, period_label
+    from flightdelay.problem import PROBLEM
+
+    periods = PROBLEM.sample_periods()
+    if text.isdigit():
+        matching = [p for p in periods if p % 100 == int(text)]
+        if len(matching) != 1:
+            raise ValueError(f"{text!r}: the sample has {len(matching)} months numbered {text}; give it as YYYY-MM")
+        return matching[0]
+    period = parse_period(text)
+    if period not in periods:
+        raise ValueError(f"{text!r}: the sample holds {period_label(periods[0])} to {period_label(periods[-1])}")
+    return period
+
+
 @app.command("add-month")
 def add_month(
-    month: Annotated[int, typer.Argument(min=1, max=12, help="month of 2013 to add, e.g. 11")],
+    month: Annotated[str, typer.Argument(help="a month of the sample to add: 2013-11, or 11 for short")],
     pointer: Annotated[Path, typer.Option(help="the .dvc file that records the raw data")] = _POINTER,
 ) -> None:
     """Add a held-back month of the sample to data/raw and record it in data.dvc (the 'data PR')."""
-    from flightdelay.io import dvc, sample
+    from flightdelay.io import dvc
 
     try:
-        written = dvc.add_month(Path.cwd(), pointer, month)
-    except (dvc.DvcError, sample.SampleError) as exc:
+        written = dvc.add_month(Path.cwd(), pointer, sample_period(month))
+    except (dvc.DvcError, ValueError) as exc:
         _fail(str(exc))
         return
     for path in written:
@@ -367,9 +384,11 @@ def deploy_check() -> None:
 @app.command()
 def monitor(
     *,
-    month: Annotated[str | None, typer.Option(help="a month of the sample flights as the window, e.g. 2013-11")] = None,
+    month: Annotated[str | None, typer.Option(help="a month of the sample as the window, e.g. 2013-11")] = None,
     window: Annotated[Path | None, typer.Option(help="the service's prediction log (JSON lines) as the window")] = None,
-    labels: Annotated[Path | None, typer.Option(help="labels that arrived later: request_id, arr_delay")] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="labels that arrived later: request_id and the outcome (arr_delay)")
+    ] = None,
     out: Annotated[Path, typer.Option(help="directory for report.html, summary.json, digest.md")] = Path(
         "build/monitor"
     ),
@@ -386,6 +405,7 @@ def monitor(
     """
     from flightdelay import monitor as monitoring
     from flightdelay import retrain, settings
+    from flightdelay.interface import period_label
     from flightdelay.io import drift_report
     from flightdelay.io.github import Client, GitHubError
 
@@ -395,7 +415,7 @@ def monitor(
             following = retrain.next_month(Path.cwd(), params.paths.raw)
             if following is None:
                 raise monitoring.MonitorError("every month of the sample is in the data already: nothing to watch")
-            month = f"2013-{following:02d}"
+            month = period_label(following)
         result, reference, seen = monitoring.run(Path.cwd(), params, month=month, log=window, labels=labels)
     except (settings.ParamsError, monitoring.MonitorError) as exc:
         _fail(str(exc))

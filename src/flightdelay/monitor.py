@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flightdelay import schemas, serving
+from flightdelay import serving
 from flightdelay.core import metrics as scoring
 from flightdelay.core.drift import Drift, column_drift, compared, frame_drift
-from flightdelay.core.features import FEATURES, build_features, label
-from flightdelay.core.join import derive_weather, join_sources
-from flightdelay.io import dvc, sample
-from flightdelay.io.files import read_csv, read_csvs, read_parquet
+from flightdelay.interface import SampleError, parse_period, period_label
+from flightdelay.io import dvc
+from flightdelay.io.files import read_parquet
+from flightdelay.problem import PROBLEM
 from flightdelay.settings import Monitor, Params
 from flightdelay.stages.validate import check
 
@@ -304,35 +304,31 @@ def reference(root: Path, params: Params) -> Window:
     """The training rows and the model's probabilities on them: what 'normal' looks like."""
     rows = read_parquet(root / params.paths.train)
     model = dvc.load_model(root, params.paths.model)
-    proba = np.asarray(model.predict_proba(rows[list(FEATURES)])[:, 1], dtype=float)
-    return Window("training reference", rows[list(FEATURES)], proba, rows["delayed"].astype(float))
+    features = rows[list(PROBLEM.features)]
+    proba = np.asarray(model.predict_proba(features)[:, 1], dtype=float)
+    return Window("training reference", features, proba, rows[PROBLEM.label].astype(float))
 
 
 def month_window(root: Path, params: Params, month: str) -> Window:
-    """A month of the sample flights (``2013-11``), through the pipeline's own join, schema and features."""
+    """A month of the sample (``2013-11``), through the pipeline's own join, schema and features."""
     try:
-        year, number = (int(part) for part in month.split("-"))
+        period = parse_period(month)
     except ValueError as exc:
-        raise MonitorError(f"--month {month!r}: expected YYYY-MM, e.g. 2013-11") from exc
-    if year != sample.SAMPLE_YEAR or not 1 <= number <= 12:
-        raise MonitorError(f"--month {month!r}: the sample has the months of {sample.SAMPLE_YEAR} only")
+        raise MonitorError(f"--month {exc}") from exc
+    if period not in PROBLEM.sample_periods():
+        first, last = (period_label(p) for p in (PROBLEM.sample_periods()[0], PROBLEM.sample_periods()[-1]))
+        raise MonitorError(f"--month {month!r}: the sample holds the months {first} to {last}")
     raw = root / params.paths.raw
-    with tempfile.TemporaryDirectory() as tmp:
-        # The month before too: the first flights' weather at prediction time is the previous evening's.
-        sample.write_months(Path(tmp), [m for m in (number - 1, number) if m >= 1])
-        flights = read_csvs([Path(tmp) / sample.month_file("flights", number)], schemas.RawFlights)
-        weather = read_csvs(sorted((Path(tmp) / "weather").glob("*.csv")), schemas.RawWeather)
-    planes = read_csv(raw / "planes.csv", schemas.RawPlanes)
-    airports = read_csv(raw / "airports.csv", schemas.RawAirports)
-    carriers = read_csv(raw / "airlines.csv", schemas.RawAirlines)["carrier"]
-    weather, _ = derive_weather(weather)
-    joined = join_sources(flights, weather, planes, airports, params.ingest.horizon_minutes)
-    quality = quality_summary(check(joined, carriers, airports["faa"]))
-    features = build_features(joined)
+    try:
+        joined = PROBLEM.sample_window(raw, period, params.ingest)
+    except SampleError as exc:
+        raise MonitorError(f"--month {month!r}: {exc}") from exc
+    quality = quality_summary(check(joined, PROBLEM.schema(raw), PROBLEM.warnings()))
+    features = PROBLEM.features_of(joined)[list(PROBLEM.features)]
     model = dvc.load_model(root, params.paths.model)
-    proba = np.asarray(model.predict_proba(features[list(FEATURES)])[:, 1], dtype=float)
-    labels = label(joined, params.label.delay_minutes).astype(float)
-    return Window(f"flights of {month}", features[list(FEATURES)], proba, labels.reset_index(drop=True), quality)
+    proba = np.asarray(model.predict_proba(features)[:, 1], dtype=float)
+    labels = PROBLEM.labels_of(joined, params.label).astype(float)
+    return Window(f"{PROBLEM.entity}s of {month}", features, proba, labels.reset_index(drop=True), quality)
 
 
 def quality_summary(report: dict[str, Any]) -> dict[str, Any]:
@@ -385,9 +381,10 @@ def read_log(path: Path) -> tuple[pd.DataFrame, int]:
 
 
 def read_labels(path: Path) -> pd.Series:
-    """Labels that arrived later: ``request_id`` and ``arr_delay`` (minutes; empty = cancelled or diverted).
+    """Labels that arrived later: ``request_id`` and the problem's outcome column (for flights ``arr_delay``,
+    minutes; empty = cancelled or diverted).
 
-    CSV or JSON lines. The same id twice with the same delay counts once; with different delays it
+    CSV or JSON lines. The same id twice with the same outcome counts once; with different outcomes it
     is an error that names the id.
     """
     if not path.is_file():
@@ -396,28 +393,27 @@ def read_labels(path: Path) -> pd.Series:
         frame = pd.read_json(path, lines=True) if path.suffix in (".jsonl", ".json") else pd.read_csv(path)
     except ValueError as exc:
         raise MonitorError(f"{path}: unreadable labels ({exc})") from exc
-    missing = {"request_id", "arr_delay"} - set(frame.columns)
+    outcome = PROBLEM.outcome
+    missing = {"request_id", outcome} - set(frame.columns)
     if missing:
-        raise MonitorError(f"{path}: labels need the columns request_id and arr_delay; missing {sorted(missing)}")
-    frame = frame.astype({"request_id": str})
-    frame["arr_delay"] = pd.to_numeric(frame["arr_delay"], errors="coerce")
-    frame = frame.drop_duplicates()
+        raise MonitorError(f"{path}: labels need the columns request_id and {outcome}; missing {sorted(missing)}")
+    frame = frame[["request_id", outcome]].astype({"request_id": str}).drop_duplicates()
     conflicting = frame["request_id"][frame["request_id"].duplicated()].unique()
     if len(conflicting):
         raise MonitorError(f"{path}: conflicting labels for request ids {', '.join(conflicting[:5])}")
-    return frame.set_index("request_id")["arr_delay"]
+    return frame.set_index("request_id")[outcome]
 
 
-def join_labels(request_ids: pd.Series, arrived: pd.Series, delay_minutes: int) -> pd.Series:
-    """The label of each logged prediction, in log order: 1 delayed (or cancelled), 0 on time, NaN not arrived yet.
+def join_labels(request_ids: pd.Series, arrived: pd.Series, options: Any) -> pd.Series:
+    """The label of each logged prediction, in log order: 1 or 0 as the problem reads the outcome, NaN where
+    none arrived yet.
 
-    ``arrived`` maps request id to arrival delay in minutes (NaN: cancelled or diverted, which the
-    pipeline counts as delayed); ids it does not hold have no label yet.
+    ``arrived`` maps request id to outcome (for flights the arrival delay, NaN for cancelled or diverted,
+    which counts as delayed); ids it does not hold have no label yet.
     """
     known = request_ids.isin(arrived.index).to_numpy()
-    delays = request_ids.map(arrived).to_numpy(dtype=float)
-    delayed = ((delays >= delay_minutes) | np.isnan(delays)).astype(float)
-    return pd.Series(np.where(known, delayed, np.nan), index=request_ids.index, name="delayed")
+    labels = PROBLEM.label_of_outcome(request_ids.map(arrived), options).to_numpy(dtype=float)
+    return pd.Series(np.where(known, labels, np.nan), index=request_ids.index, name=PROBLEM.label)
 
 
 def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | None = None) -> Window:
@@ -428,7 +424,7 @@ def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | N
         verified = dvc.verify_output(root, "train", params.paths.model)  # unpickled by Predictor.load below
         serving.write_bundle(bundle, verified, root / params.paths.raw, root / params.paths.metrics, {})
         predictor = serving.Predictor.load(bundle)
-    model = schemas.request_model()
+    model = PROBLEM.request_model()
     problems = []
     for index, request in enumerate(log["input"]):
         try:
@@ -438,10 +434,10 @@ def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | N
     if problems:
         raise MonitorError(f"{log_path}: {len(problems)} logged inputs fail the request schema, e.g. {problems[0]}")
     joined = predictor.rows(list(log["input"]))
-    features = build_features(joined)[list(FEATURES)]
+    features = PROBLEM.features_of(joined)[list(PROBLEM.features)]
     labels = None
     if labels_path is not None:
-        labels = join_labels(log["request_id"], read_labels(labels_path), params.label.delay_minutes)
+        labels = join_labels(log["request_id"], read_labels(labels_path), params.label)
     warnings = [{"column": "(log line)", "check": "a prediction record", "failures": skipped}] if skipped else []
     quality = {
         "status": "passed",  # an input that fails the request model has raised above
@@ -465,7 +461,7 @@ def compare(base: Window, window: Window, params: Params, baseline: dict[str, An
     """Data drift per feature, prediction drift, data quality and, with labels, decay against ``baseline``."""
     thresholds = params.monitor
     drifts = frame_drift(
-        base.features, window.features, list(FEATURES), psi_threshold=thresholds.psi, p_value=thresholds.p_value
+        base.features, window.features, list(PROBLEM.features), psi_threshold=thresholds.psi, p_value=thresholds.p_value
     )
     share = sum(d.drifted for d in drifts) / len(drifts)
     prediction = column_drift(

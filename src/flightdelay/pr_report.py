@@ -135,8 +135,8 @@ def compare(root: Path, params: settings.Params, base_sha: str, base_tree: Any) 
     import joblib
 
     from flightdelay.core import metrics
-    from flightdelay.core.features import LABEL
     from flightdelay.io.files import read_parquet
+    from flightdelay.problem import PROBLEM
     from flightdelay.stages.evaluate import predict
 
     try:
@@ -148,7 +148,9 @@ def compare(root: Path, params: settings.Params, base_sha: str, base_tree: Any) 
         proba = predict(model, test)
     except (KeyError, ValueError, TypeError) as exc:  # the PR changed the features the model reads
         return report.Comparison(rows_moved=True, missing=f"the base's model cannot score the PR's rows ({exc})")
-    scores = metrics.rounded(metrics.test_scores(test[LABEL].to_numpy(), proba, threshold, params.evaluate.costs))
+    scores = metrics.rounded(
+        metrics.test_scores(test[PROBLEM.label].to_numpy(), proba, threshold, params.evaluate.costs)
+    )
     return report.Comparison(rows_moved=True, paired={f"test.{k}": v for k, v in scores.items()})
 
 

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flightdelay import deploy, registry, schemas, serving
+from flightdelay import deploy, registry, serving
 from flightdelay.core import gate
 from flightdelay.core.report import flatten
 from flightdelay.io import bento, dvc, git, tracking
 from flightdelay.io.files import read_parquet
+from flightdelay.problem import PROBLEM
 from flightdelay.settings import Params
 
 GOLDEN_ROWS = 25
@@ -67,13 +68,14 @@ def model_tests(root: Path) -> None:
 
 
 def golden_requests(root: Path, params: Params, rows: int = GOLDEN_ROWS) -> list[dict[str, Any]]:
-    """Real flights of the test month as requests: the first ``rows`` that the request model accepts."""
-    flights = read_parquet(root / params.paths.flights)
-    latest = sorted(flights["month"].unique())[-params.split.test_months :]
-    test = flights[flights["month"].isin(latest)]
-    model = schemas.request_model()
+    """Real rows of the test months as requests: the first ``rows`` that the request model accepts."""
+    joined = read_parquet(root / params.paths.joined)
+    periods = PROBLEM.period(joined)
+    latest = sorted(periods.unique())[-params.split.test_months :]
+    test = joined[periods.isin(latest)]
+    model = PROBLEM.request_model()
     requests = []
-    for record in test[list(schemas.REQUEST_COLUMNS)].to_dict(orient="records"):
+    for record in test[list(PROBLEM.request_columns())].to_dict(orient="records"):
         cleaned = {str(k): _plain(v) for k, v in record.items()}
         try:
             requests.append(model.model_validate(cleaned).model_dump())

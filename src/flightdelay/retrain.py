@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flightdelay.io import dvc, git, sample
+from flightdelay.interface import SampleError, period_label
+from flightdelay.io import dvc, git
 from flightdelay.io.drift_report import MARKER
 from flightdelay.io.github import Client
 
@@ -42,16 +43,18 @@ def _git(root: Path, *args: str) -> str:
 
 
 def next_month(root: Path, raw: Path) -> int | None:
-    """The first held-back month after the data's latest, or None when all twelve are in."""
-    present = sample.months_present(root / raw)
-    following = (max(present) + 1) if present else 1
-    return following if following <= 12 else None
+    """The first month (YYYYMM) of the sample after the data's latest, or None when the sample has no later one."""
+    from flightdelay.problem import PROBLEM
+
+    present = PROBLEM.periods_present(root / raw)
+    later = [p for p in PROBLEM.sample_periods() if not present or p > max(present)]
+    return later[0] if later else None
 
 
 def propose(
     root: Path,
     client: Client,
-    month: int,
+    month: int,  # YYYYMM
     digest: str,
     say: Say,
     *,
@@ -64,7 +67,7 @@ def propose(
     ``outputs``, push, and open or update the PR and the issue."""
     if _git(root, "status", "--porcelain", "--untracked-files=no"):
         raise RetrainError("the working tree has uncommitted changes; the retraining PR must carry the new data alone")
-    name = f"{sample.SAMPLE_YEAR}-{month:02d}"
+    name = period_label(month)
     branch = f"retrain/{name}"
     start = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
     if start == "HEAD":  # detached: come back to the commit
@@ -73,7 +76,7 @@ def propose(
     try:
         try:
             dvc.add_month(root, pointer, month)
-        except (dvc.DvcError, sample.SampleError) as exc:
+        except (dvc.DvcError, SampleError) as exc:
             raise RetrainError(str(exc)) from exc
         say(f"reproducing the pipeline with {name} (dvc repro)")
         try:

@@ -31,9 +31,8 @@ from pydantic import BaseModel, Field
 # fight the API process and each other for the cores. libgomp reads this once, when scikit-learn loads it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from flightdelay import schemas
+from flightdelay.problem import PROBLEM
 from flightdelay.serving import (
-    EXAMPLE,
     METADATA_FILE,
     KnownCodes,
     PredictionLog,
@@ -49,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 4 * 2**20  # a full batch of 1,000 flights is about 0.7 MiB
-Flight = schemas.request_model(examples=EXAMPLE)
+Flight = PROBLEM.request_model(examples=PROBLEM.example)
 
 
 class Prediction(BaseModel):

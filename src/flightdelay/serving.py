@@ -1,7 +1,7 @@
 """What the service runs, without the web framework: a model bundle, request rows in, predictions or errors out.
 
-The bundle is a directory with the pipeline's model, the reference tables ingest joins, and the
-threshold evaluate chose. The same join and feature code as the pipeline turn a request into model
+The bundle is a directory with the pipeline's model, the problem's reference files, and the threshold
+evaluate chose. The problem's own join and feature code, the pipeline's, turn a request into model
 inputs, so serving cannot drift from training.
 """
 
@@ -25,44 +25,12 @@ import pandas as pd
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from flightdelay import schemas
-from flightdelay.core.features import CATEGORICAL, FEATURES, build_features
-from flightdelay.core.join import attach_references
-from flightdelay.io.files import read_csv
+from flightdelay.problem import PROBLEM
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
-REFERENCE_FILES = ("planes.csv", "airports.csv", "airlines.csv")
-# The request the OpenAPI page offers under "Try it out": a real October flight, with its weather.
-EXAMPLE = {
-    "year": 2013,
-    "month": 10,
-    "day": 14,
-    "sched_dep_time": 1730,
-    "sched_arr_time": 2015,
-    "carrier": "UA",
-    "flight": 1545,
-    "tailnum": "N14228",
-    "origin": "EWR",
-    "dest": "IAH",
-    "distance": 1400.0,
-    "temp": 60.1,
-    "dewp": 46.0,
-    "humid": 59.2,
-    "wind_dir": 270.0,
-    "wind_speed": 8.1,
-    "precip": 0.0,
-    "pressure": 1015.2,
-    "visib": 10.0,
-    "precip_3h": 0.0,
-    "visib_min_3h": 10.0,
-    "wind_speed_max_3h": 9.2,
-    "tail_leg_of_day": 0.0,
-    "origin_departures_in_hour": 38.0,
-    "carrier_departures_of_day": 210.0,
-}
 
 
 def _unknown(field: str, value: str) -> str:
@@ -70,7 +38,7 @@ def _unknown(field: str, value: str) -> str:
 
 
 class UnknownCodeError(ValueError):
-    """A carrier or origin the reference tables do not know: the request is wrong, not the model."""
+    """A value the reference tables do not know (the problem's ``unknown_values``): the request is wrong."""
 
     def __init__(self, field: str, value: str, index: int) -> None:
         super().__init__(f"flights[{index}].{field}: {_unknown(field, value)}")
@@ -161,7 +129,8 @@ def write_bundle(target: Path, model: Path, raw: Path, metrics: Path, extra: dic
     """Copy the model, the reference tables and the metadata into ``target``; return the metadata."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model, target / MODEL_FILE)
-    for name in REFERENCE_FILES:
+    for name in PROBLEM.reference_files:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(raw / name, target / name)
     evaluation = json.loads(metrics.read_text())
     metadata = {
@@ -175,39 +144,30 @@ def write_bundle(target: Path, model: Path, raw: Path, metrics: Path, extra: dic
 
 @dataclass(frozen=True)
 class KnownCodes:
-    """The carriers and airports of the bundle's reference tables: a flight naming others is a bad request."""
+    """The values the bundle's reference tables hold: a request naming others is a bad request."""
 
-    carriers: frozenset[str]
-    origins: frozenset[str]
+    references: Any
 
     @classmethod
     def load(cls, bundle: Path) -> KnownCodes:
-        return cls(
-            carriers=frozenset(read_csv(bundle / "airlines.csv", schemas.RawAirlines)["carrier"]),
-            origins=frozenset(read_csv(bundle / "airports.csv", schemas.RawAirports)["faa"]),
-        )
+        return cls(PROBLEM.load_references(bundle))
 
     def unknown(self, flights: Sequence[dict[str, Any]]) -> list[tuple[int, str, str]]:
-        """``(index, field, value)`` of every carrier and origin not on file, in order."""
-        found = []
-        for index, flight in enumerate(flights):
-            for field, known in (("carrier", self.carriers), ("origin", self.origins)):
-                if flight[field] not in known:
-                    found.append((index, field, flight[field]))
-        return found
+        """``(index, field, value)`` of every value not on file, in order."""
+        return PROBLEM.unknown_values(flights, self.references)
 
     def check(self, flights: Sequence[dict[str, Any]]) -> None:
-        """Raise :class:`UnknownCodeError` for the first flight with a carrier or origin not on file."""
+        """Raise :class:`UnknownCodeError` for the first request with a value not on file."""
         for index, field, value in self.unknown(flights)[:1]:
             raise UnknownCodeError(field, value, index)
 
     def validate(self, flights: Sequence[dict[str, Any]], where: Callable[[int], tuple[str | int, ...]]) -> None:
-        """Raise a pydantic ``ValidationError`` naming every carrier and origin not on file, as the request model
-        would: the field of flight ``i`` is at ``where(i) + (field,)`` in the caller's request."""
+        """Raise a pydantic ``ValidationError`` naming every value not on file, as the request model would: the
+        field of request ``i`` is at ``where(i) + (field,)`` in the caller's request."""
         unknown = self.unknown(flights)
         if unknown:
             raise ValidationError.from_exception_data(
-                "Flight",
+                PROBLEM.entity.capitalize(),
                 [
                     InitErrorDetails(
                         type=PydanticCustomError("unknown_code", "{message}", {"message": _unknown(field, value)}),
@@ -222,8 +182,6 @@ class KnownCodes:
 @dataclass(frozen=True)
 class Predictor:
     model: Any
-    planes: pd.DataFrame
-    airports: pd.DataFrame
     codes: KnownCodes
     metadata: dict[str, Any]
 
@@ -231,8 +189,6 @@ class Predictor:
     def load(cls, bundle: Path) -> Predictor:
         return cls(
             model=joblib.load(bundle / MODEL_FILE),
-            planes=read_csv(bundle / "planes.csv", schemas.RawPlanes),
-            airports=read_csv(bundle / "airports.csv", schemas.RawAirports),
             codes=KnownCodes.load(bundle),
             metadata=json.loads((bundle / METADATA_FILE).read_text()),
         )
@@ -242,14 +198,9 @@ class Predictor:
         return float(self.metadata["threshold"])
 
     def rows(self, flights: Sequence[dict[str, Any]]) -> pd.DataFrame:
-        """The joined-table rows for request dicts; raises :class:`UnknownCodeError` on unknown codes."""
+        """The joined-table rows for request dicts; raises :class:`UnknownCodeError` on unknown values."""
         self.codes.check(flights)
-        frame = pd.DataFrame.from_records(list(flights), columns=list(schemas.REQUEST_COLUMNS))
-        numeric = [c for c in schemas.REQUEST_COLUMNS if c not in ("carrier", "tailnum", "origin", "dest")]
-        frame[numeric] = frame[numeric].astype(float)
-        for column in ("year", "month", "day", "sched_dep_time", "sched_arr_time", "flight"):
-            frame[column] = frame[column].astype("int64")
-        return attach_references(frame, self.planes, self.airports)
+        return PROBLEM.request_rows(flights, self.codes.references)
 
     def unknown_categories(self, features: pd.DataFrame) -> int:
         """How many categorical values the model has never seen (they are treated as missing)."""
@@ -259,15 +210,15 @@ class Predictor:
         if not hasattr(encoder, "categories_"):
             return 0
         unseen = 0
-        for column, known in zip(CATEGORICAL, encoder.categories_, strict=True):
+        for column, known in zip(PROBLEM.categorical, encoder.categories_, strict=True):
             values = features[column].dropna()
             unseen += int((~values.isin(known)).sum())
         return unseen
 
     def predict(self, flights: Sequence[dict[str, Any]]) -> tuple[np.ndarray, int]:
-        """Delay probabilities for request dicts, and the number of unseen categorical values."""
-        features = build_features(self.rows(flights))
-        proba = np.asarray(self.model.predict_proba(features[list(FEATURES)])[:, 1], dtype=float)
+        """Probabilities of the positive class for request dicts, and the number of unseen categorical values."""
+        features = PROBLEM.features_of(self.rows(flights))
+        proba = np.asarray(self.model.predict_proba(features[list(PROBLEM.features)])[:, 1], dtype=float)
         return proba, self.unknown_categories(features)
 
 

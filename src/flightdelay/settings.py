@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -20,7 +20,7 @@ class Paths(_Frozen):
     """Every file the pipeline reads or writes, relative to the project root."""
 
     raw: Path
-    flights: Path
+    joined: Path
     validation_report: Path
     train: Path
     valid: Path
@@ -36,24 +36,12 @@ class Paths(_Frozen):
         return (self.validation_report, self.metrics, self.slices, self.plots)
 
 
-class Ingest(_Frozen):
-    """When the prediction is made: this many minutes before the scheduled departure."""
-
-    horizon_minutes: Annotated[int, Field(ge=0, le=24 * 60)]
-
-
 class Split(_Frozen):
     """Time split: the latest month tests, the month(s) before it validate, the rest trains."""
 
     valid_months: Annotated[int, Field(ge=1)]
     test_months: Annotated[int, Field(ge=1)]
     min_train_months: Annotated[int, Field(ge=1)]
-
-
-class Label(_Frozen):
-    """What counts as a delayed flight."""
-
-    delay_minutes: Annotated[int, Field(ge=0)]
 
 
 class HistGradientBoosting(_Frozen):
@@ -125,15 +113,24 @@ class Params(_Frozen):
     """The whole of ``params.yaml``."""
 
     paths: Paths
-    ingest: Ingest
+    # The problem's own options (flightdelay/problem/): validated by the models the problem declares.
+    ingest: Any
     split: Split
-    label: Label
+    label: Any
     train: Train
     evaluate: Evaluate
     tune: Tune
     gate: Gate
     report: Report
     monitor: Monitor
+
+    @field_validator("ingest", "label", mode="before")
+    @classmethod
+    def _problem_options(cls, value: Any, info: ValidationInfo) -> BaseModel:
+        from flightdelay.problem import PROBLEM
+
+        model = PROBLEM.ingest_options if info.field_name == "ingest" else PROBLEM.label_options
+        return model.model_validate(value)
 
 
 class ParamsError(ValueError):

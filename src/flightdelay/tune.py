@@ -16,8 +16,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterSampler
 
-from flightdelay.core.features import FEATURES, LABEL
 from flightdelay.core.model import make_model
+from flightdelay.problem import PROBLEM
 from flightdelay.settings import Params
 
 
@@ -53,7 +53,7 @@ def search(params: Params, train: pd.DataFrame, valid: pd.DataFrame) -> list[Tri
     import mlflow
 
     deadline = time.monotonic() + params.tune.budget_seconds
-    y_valid = valid[LABEL].to_numpy()
+    y_valid = valid[PROBLEM.label].to_numpy()
     trials: list[Trial] = []
     with mlflow.start_run(run_name="tune"):
         mlflow.log_params({"budget_seconds": params.tune.budget_seconds, "max_trials": params.tune.max_trials})
@@ -67,8 +67,10 @@ def search(params: Params, train: pd.DataFrame, valid: pd.DataFrame) -> list[Tri
                     "hist_gradient_boosting": params.train.hist_gradient_boosting.model_copy(update=candidate),
                 }
             )
-            model = make_model(settings).fit(train[list(FEATURES)], train[LABEL].to_numpy())
-            auc = float(roc_auc_score(y_valid, model.predict_proba(valid[list(FEATURES)])[:, 1]))
+            model = make_model(settings, PROBLEM.categorical, PROBLEM.numeric).fit(
+                train[list(PROBLEM.features)], train[PROBLEM.label].to_numpy()
+            )
+            auc = float(roc_auc_score(y_valid, model.predict_proba(valid[list(PROBLEM.features)])[:, 1]))
             trial = Trial(candidate, auc, time.monotonic() - started)
             trials.append(trial)
             with mlflow.start_run(run_name=f"trial-{number}", nested=True):

@@ -8,16 +8,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flightdelay import schemas, settings
-from flightdelay.io import dvc, sample
+from flightdelay import settings
+from flightdelay.io import dvc
 from flightdelay.io.files import read_csv, read_parquet
+from flightdelay.problem import PROBLEM, sample, schemas
 from flightdelay.stages import validate
 from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def flights(params: settings.Params) -> pd.DataFrame:
-    return read_parquet(ROOT / params.paths.flights)
+    return read_parquet(ROOT / params.paths.joined)
 
 
 def test_raw_data_matches_data_dvc() -> None:
@@ -39,11 +40,7 @@ def test_every_raw_file_matches_its_schema(params: settings.Params) -> None:
 
 def test_joined_table_passes_with_only_the_known_warnings(flights: pd.DataFrame, params: settings.Params) -> None:
     raw = ROOT / params.paths.raw
-    report = validate.check(
-        flights,
-        read_csv(raw / "airlines.csv", schemas.RawAirlines)["carrier"],
-        read_csv(raw / "airports.csv", schemas.RawAirports)["faa"],
-    )
+    report = validate.check(flights, PROBLEM.schema(raw), PROBLEM.warnings())
     assert report["errors"] == []
     warned = {w["column"] for w in report["warnings"]}
     assert warned <= {"dest_lat", "plane_year", "temp", "wind_speed", "tailnum"}
@@ -65,7 +62,7 @@ def test_one_row_per_flight_and_weather_for_nearly_all(flights: pd.DataFrame) ->
 
 
 def test_delay_rate_is_plausible_per_month(flights: pd.DataFrame) -> None:
-    from flightdelay.core.features import label
+    from flightdelay.problem.features import label
 
     rates = label(flights, 15).groupby(flights["month"]).mean()
     assert rates.between(0.12, 0.45).all(), rates.to_dict()

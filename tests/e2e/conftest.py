@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flightdelay.io import sample
+from flightdelay.problem import sample
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,8 @@ from schemathesis import GenerationMode
 
 from flightdelay import deploy, schemas
 from flightdelay.io import bento
-from flightdelay.serving import EXAMPLE, Predictor
+from flightdelay.problem import EXAMPLE
+from flightdelay.serving import Predictor
 from tests.conftest import ROOT
 from tests.e2e.conftest import clone_template, environment
 

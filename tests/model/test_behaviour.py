@@ -11,9 +11,9 @@ import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
 from flightdelay import settings
-from flightdelay.core.features import FEATURES, LABEL, build_features
 from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet
+from flightdelay.problem.features import FEATURES, LABEL, build_features
 from tests.conftest import ROOT
 
 MIN_ROC_AUC = 0.70
@@ -31,7 +31,7 @@ def test_rows(params: settings.Params) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def joined_test(params: settings.Params, test_rows: pd.DataFrame) -> pd.DataFrame:
-    flights = read_parquet(ROOT / params.paths.flights)
+    flights = read_parquet(ROOT / params.paths.joined)
     month = flights["year"] * 100 + flights["month"]
     latest = (test_rows["year"] * 100 + test_rows["month"]).max()
     return flights[month == latest].reset_index(drop=True)

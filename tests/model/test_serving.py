@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from flightdelay import schemas, settings
-from flightdelay.core.features import FEATURES
+from flightdelay import settings
 from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet
-from flightdelay.serving import EXAMPLE, Predictor, UnknownCodeError, write_bundle
+from flightdelay.problem import EXAMPLE, schemas
+from flightdelay.problem.features import FEATURES
+from flightdelay.serving import Predictor, UnknownCodeError, write_bundle
 from tests.conftest import ROOT
 
 
@@ -33,7 +34,7 @@ def requests_from(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def test_service_and_evaluate_give_identical_probabilities(predictor: Predictor, params: settings.Params) -> None:
-    flights = read_parquet(ROOT / params.paths.flights)
+    flights = read_parquet(ROOT / params.paths.joined)
     test = read_parquet(ROOT / params.paths.test)
     latest = flights[(flights["year"] * 100 + flights["month"]) == (test["year"] * 100 + test["month"]).max()]
     sample = latest.sample(n=2000, random_state=1)

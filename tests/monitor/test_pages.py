@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flightdelay import monitor, schemas, settings
+from flightdelay import monitor, settings
 from flightdelay.io import drift_report
-from flightdelay.io.files import read_csv, read_parquet
+from flightdelay.io.files import read_parquet
+from flightdelay.problem import PROBLEM
 from flightdelay.stages.validate import check
 from tests.conftest import ROOT
 
@@ -236,12 +237,11 @@ def test_too_few_labels_or_none_say_what_decay_waits_for(
 def test_a_window_that_fails_the_schema_says_so_and_its_data_is_escaped(
     params: settings.Params, january: monitor.Window, baseline: dict[str, object], tmp_path: Path
 ) -> None:
-    flights = read_parquet(ROOT / params.paths.flights)
+    flights = read_parquet(ROOT / params.paths.joined)
     rows = flights[flights["month"] == 1].head(2000).copy()
     rows.iloc[:3, rows.columns.get_loc("carrier")] = "<b>ZZ</b>"  # a carrier the schema does not know
-    carriers = read_csv(ROOT / params.paths.raw / "airlines.csv", schemas.RawAirlines)["carrier"]
-    airports = read_csv(ROOT / params.paths.raw / "airports.csv", schemas.RawAirports)["faa"]
-    quality = monitor.quality_summary(check(rows, carriers, airports))
+    raw = ROOT / params.paths.raw
+    quality = monitor.quality_summary(check(rows, PROBLEM.schema(raw), PROBLEM.warnings()))
     window = monitor.Window("<script>alert('window')</script>", january.features, january.proba, None, quality)
     result = monitor.compare(january, window, params, baseline)
     assert result.quality_failed and not result.retrain

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightdelay import monitor, schemas, serving, settings
+from flightdelay import monitor, serving, settings
 from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet
+from flightdelay.problem import schemas
 from tests.conftest import ROOT
 
 RNG = np.random.default_rng(13)
@@ -62,7 +63,7 @@ def test_a_month_does_not_drift_from_itself(
 def test_a_prediction_log_with_late_labels_gives_live_metrics(
     params: settings.Params, baseline: dict[str, object], tmp_path: Path
 ) -> None:
-    flights = read_parquet(ROOT / params.paths.flights)
+    flights = read_parquet(ROOT / params.paths.joined)
     october = flights[flights["month"] == 10].sample(3000, random_state=3)
     requests = [
         {
@@ -130,9 +131,9 @@ def test_the_command_writes_a_self_contained_report(tmp_path: Path) -> None:
 
 
 def test_bad_windows_are_named(params: settings.Params) -> None:
-    with pytest.raises(monitor.MonitorError, match="expected YYYY-MM"):
+    with pytest.raises(monitor.MonitorError, match="expected a month as YYYY-MM"):
         monitor.run(ROOT, params, month="November")
-    with pytest.raises(monitor.MonitorError, match="the months of 2013 only"):
+    with pytest.raises(monitor.MonitorError, match="the sample holds the months 2013-01 to 2013-12"):
         monitor.run(ROOT, params, month="2014-01")
     with pytest.raises(monitor.MonitorError, match="exactly one window"):
         monitor.run(ROOT, params)

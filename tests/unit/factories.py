@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flightdelay import schemas
+from flightdelay.problem import schemas
 
 
 def flights(n: int = 4, **overrides: object) -> pd.DataFrame:
@@ -96,7 +96,7 @@ def airports() -> pd.DataFrame:
 
 def joined(n: int = 4, horizon_minutes: int = 120) -> pd.DataFrame:
     """The joined table ingest would write for :func:`flights` and :func:`weather`."""
-    from flightdelay.core.join import derive_weather, join_sources
+    from flightdelay.problem.join import derive_weather, join_sources
 
     derived, _ = derive_weather(weather())
     frame = join_sources(flights(n), derived, planes(), airports(), horizon_minutes)

@@ -12,6 +12,7 @@ import pytest
 
 from flightdelay.core.drift import column_drift, compared, frame_drift, numeric_psi
 from flightdelay.monitor import MonitorError, join_labels, read_labels, read_log
+from flightdelay.problem import Label
 
 RNG = np.random.default_rng(7)
 
@@ -108,8 +109,7 @@ def test_a_comparison_never_reads_the_wrong_way_round() -> None:
 def test_labels_join_by_request_id_whatever_their_order_and_however_late() -> None:
     logged = pd.Series(["a", "b", "c", "d"])
     arrived = pd.Series({"d": 3.0, "a": 45.0, "c": np.nan})  # out of order; b not arrived; c cancelled
-    assert join_labels(logged, arrived, 15).tolist()[0] == 1.0
-    labels = join_labels(logged, arrived, 15)
+    labels = join_labels(logged, arrived, Label(delay_minutes=15))
     assert labels[0] == 1.0 and math.isnan(labels[1]) and labels[2] == 1.0 and labels[3] == 0.0
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flightdelay import schemas
 from flightdelay.io.files import RawDataError, read_csv
+from flightdelay.problem import schemas
 from tests.unit import factories
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from flightdelay import settings, tune
-from flightdelay.core.features import CATEGORICAL, LABEL, NUMERIC
+from flightdelay.problem.features import CATEGORICAL, LABEL, NUMERIC
 
 
 def small(params: settings.Params, trials: int) -> settings.Params:

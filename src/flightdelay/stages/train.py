@@ -10,9 +10,9 @@ import joblib
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from flightdelay.core.features import FEATURES, LABEL
 from flightdelay.core.model import make_model
 from flightdelay.io.files import atomic_path, read_parquet
+from flightdelay.problem import PROBLEM
 from flightdelay.settings import Params
 from flightdelay.stages._runner import run_stage
 
@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 def fit(params: Params, rows: pd.DataFrame) -> Pipeline:
     """The fitted pipeline for ``rows`` (keys, features and label as featurize writes them)."""
-    model = make_model(params.train)
-    model.fit(rows[list(FEATURES)], rows[LABEL].to_numpy())
+    model = make_model(params.train, PROBLEM.categorical, PROBLEM.numeric)
+    model.fit(rows[list(PROBLEM.features)], rows[PROBLEM.label].to_numpy())
     return model
 
 
@@ -54,13 +54,13 @@ def track(params: Params, model: Pipeline, rows: pd.DataFrame, model_path: Path)
 
     root = Path.cwd()
     tracking.configure(root)
-    example = rows[list(FEATURES)].head(5)
+    example = rows[list(PROBLEM.features)].head(5)
     signature = infer_signature(example, model.predict_proba(example)[:, 1])
     tags = tracking.lineage(root) | {tracking.MODEL_SHA_TAG: tracking.sha256(model_path), "stage": "train"}
     with mlflow.start_run(run_name=f"train-{params.train.estimator}", tags=tags) as run:
         mlflow.log_params(flat_params(params))
         mlflow.log_metric("train_rows", len(rows))
-        mlflow.log_metric("train_positive_rate", float(rows[LABEL].mean()))
+        mlflow.log_metric("train_positive_rate", float(rows[PROBLEM.label].mean()))
         # Requirements spelled out: inferring them would import the model in a subprocess, for seconds.
         mlflow.sklearn.log_model(
             model,

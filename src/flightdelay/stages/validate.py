@@ -9,27 +9,27 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from flightdelay import schemas
-from flightdelay.io.files import read_csv, read_parquet, write_json
+from flightdelay.core.schema import describe, failure_summary
+from flightdelay.io.files import read_parquet, write_json
+from flightdelay.problem import PROBLEM
 from flightdelay.settings import Params
 from flightdelay.stages._runner import StageFailedError, run_stage
 
 log = logging.getLogger(__name__)
 
 
-def check(flights: pd.DataFrame, carriers: pd.Series, airports: pd.Series) -> dict[str, Any]:
-    """The validation report for ``flights``: every hard error and soft warning, counted."""
-    report: dict[str, Any] = {"rows": len(flights), "errors": [], "warnings": []}
+def check(joined: pd.DataFrame, schema: pa.DataFrameSchema, warnings: pa.DataFrameSchema) -> dict[str, Any]:
+    """The validation report for ``joined``: every failure of the hard ``schema`` and the soft ``warnings``, counted."""
+    report: dict[str, Any] = {"rows": len(joined), "errors": [], "warnings": []}
     try:
-        schemas.flights_schema(carriers, airports).validate(flights, lazy=True)
+        schema.validate(joined, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        report["errors"] = schemas.failure_summary(exc)
+        report["errors"] = failure_summary(exc)
     try:
-        schemas.WARNINGS.validate(flights, lazy=True)
+        warnings.validate(joined, lazy=True)
     except pa.errors.SchemaErrors as exc:
         report["warnings"] = [
-            row | {"description": schemas.WARNINGS.columns[row["column"]].description}
-            for row in schemas.failure_summary(exc)
+            row | {"description": warnings.columns[row["column"]].description} for row in failure_summary(exc)
         ]
     report["status"] = "failed" if report["errors"] else "passed"
     return report
@@ -37,17 +37,15 @@ def check(flights: pd.DataFrame, carriers: pd.Series, airports: pd.Series) -> di
 
 def validate(params: Params) -> None:
     """Write ``paths.validation_report``; raise when the data has hard errors."""
-    flights = read_parquet(params.paths.flights)
-    carriers = read_csv(params.paths.raw / "airlines.csv", schemas.RawAirlines)["carrier"]
-    airports = read_csv(params.paths.raw / "airports.csv", schemas.RawAirports)["faa"]
-    report = check(flights, carriers, airports)
+    joined = read_parquet(params.paths.joined)
+    report = check(joined, PROBLEM.schema(params.paths.raw), PROBLEM.warnings())
     write_json(params.paths.validation_report, report)
     for warning in report["warnings"]:
         log.warning("%(column)s: %(check)s failed for %(failures)d rows", warning)
     if report["errors"]:
-        problems = schemas.describe(report["errors"])
+        problems = describe(report["errors"])
         raise StageFailedError(
-            f"{params.paths.flights} failed validation (see {params.paths.validation_report}):\n{problems}"
+            f"{params.paths.joined} failed validation (see {params.paths.validation_report}):\n{problems}"
         )
     log.info("%d rows passed; %d warning check(s)", report["rows"], len(report["warnings"]))
 

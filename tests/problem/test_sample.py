@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flightdelay.io import sample
+from flightdelay.problem import sample
 
 
 def digest(path: Path) -> str:

@@ -14,13 +14,11 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from flightdelay.interface import SampleError
+
 SAMPLE_YEAR = 2013
 REFERENCE_TABLES = ("airlines.csv", "airports.csv", "planes.csv")
 _MONTH_FIELD = {"flights": 1, "weather": 2}  # zero-based position of the month column
-
-
-class SampleError(RuntimeError):
-    """The sample cannot be written as asked."""
 
 
 def package_data_dir() -> Path:
@@ -96,3 +94,13 @@ def write_sample(raw: Path, months: Iterable[int], source: Path | None = None) -
 def months_present(raw: Path) -> list[int]:
     """Months that have a flights file in ``raw``."""
     return sorted(int(p.stem.split("-")[1]) for p in (raw / "flights").glob(f"{SAMPLE_YEAR}-*.csv"))
+
+
+def months_of(periods: Iterable[int]) -> list[int]:
+    """The sample's month numbers of YYYYMM ``periods``; a SampleError names one outside the sample's year."""
+    months = []
+    for period in periods:
+        if period // 100 != SAMPLE_YEAR or not 1 <= period % 100 <= 12:
+            raise SampleError(f"{period // 100}-{period % 100:02d}: the sample holds the months of {SAMPLE_YEAR} only")
+        months.append(period % 100)
+    return months

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 import bentoml.exceptions
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from flightdelay import schemas, serving
-from flightdelay.serving import EXAMPLE
+from flightdelay import serving
+from flightdelay.problem import EXAMPLE, References, schemas
 
 Flight = schemas.request_model()
 GOOD: dict[str, Any] = {name: EXAMPLE[name] for name in schemas.REQUIRED_REQUEST_COLUMNS}
@@ -171,7 +172,14 @@ def test_problems_of_the_request_as_a_whole(body: str, expected: list[tuple[str 
     assert problems(Batch, body) == expected
 
 
-CODES = serving.KnownCodes(carriers=frozenset({"UA", "DL"}), origins=frozenset({"EWR", "JFK"}))
+CODES = serving.KnownCodes(
+    References(
+        planes=pd.DataFrame(),
+        airports=pd.DataFrame(),
+        carriers=frozenset({"UA", "DL"}),
+        origins=frozenset({"EWR", "JFK"}),
+    )
+)
 
 
 def test_unknown_codes_are_refused_as_invalid_fields_where_the_caller_put_them() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flightdelay.schemas import WEATHER_KEY
+from flightdelay.problem.schemas import WEATHER_KEY
 
 # Which past hours summarise the recent weather: the hour itself and the two before it.
 _RECENT_HOURS = (1, 2)

@@ -1,15 +1,14 @@
-"""Row-wise features, the label and the time split: the same code runs in training and serving."""
+"""Row-wise features and the label of a flight: the same code runs in training and serving."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 import pandas as pd
 from pandas.tseries.holiday import USFederalHolidayCalendar
 
-from flightdelay.schemas import CONTEXT_COLUMNS, FLIGHT_KEY, WEATHER_COLUMNS
+from flightdelay.problem.schemas import CONTEXT_COLUMNS, WEATHER_COLUMNS
 
 CATEGORICAL = ("carrier", "origin", "dest", "plane_manufacturer")
 # Pressure and seat count are left out on purpose: pressure's level follows the season (its
@@ -91,41 +90,3 @@ def label(flights: pd.DataFrame, delay_minutes: int) -> pd.Series:
     """1 when the flight arrived ``delay_minutes`` or more late, or never arrived (cancelled, diverted)."""
     arr_delay = flights["arr_delay"]
     return ((arr_delay >= delay_minutes) | arr_delay.isna()).astype("int64").rename(LABEL)
-
-
-def featurize(flights: pd.DataFrame, delay_minutes: int) -> pd.DataFrame:
-    """Keys, features and label for every flight."""
-    keys = flights[list(FLIGHT_KEY)]
-    return pd.concat(
-        [keys, build_features(flights).drop(columns=["carrier", "origin"]), label(flights, delay_minutes)], axis=1
-    )
-
-
-@dataclass(frozen=True)
-class TimeSplit:
-    train: pd.DataFrame
-    valid: pd.DataFrame
-    test: pd.DataFrame
-
-
-class SplitError(ValueError):
-    """Too few months of data for the requested split."""
-
-
-def split_by_month(rows: pd.DataFrame, valid_months: int, test_months: int, min_train_months: int) -> TimeSplit:
-    """Latest ``test_months`` test, the ``valid_months`` before them validate, the earlier months train."""
-    periods = rows["year"] * 100 + rows["month"]
-    months = sorted(periods.unique())
-    needed = valid_months + test_months + min_train_months
-    if len(months) < needed:
-        raise SplitError(
-            f"the data holds {len(months)} month(s) ({', '.join(map(str, months)) or 'none'}); "
-            f"the split needs at least {needed} (train {min_train_months} + valid {valid_months} + test {test_months})"
-        )
-    test_from = months[-test_months]
-    valid_from = months[-test_months - valid_months]
-    return TimeSplit(
-        train=rows[periods < valid_from].reset_index(drop=True),
-        valid=rows[(periods >= valid_from) & (periods < test_from)].reset_index(drop=True),
-        test=rows[periods >= test_from].reset_index(drop=True),
-    )

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightdelay.core.join import derive_weather, join_sources, schedule_context
+from flightdelay.problem.join import derive_weather, join_sources, schedule_context
 from tests.unit import factories
 
 

@@ -11,12 +11,16 @@ The service's request model is derived from :data:`REQUEST_COLUMNS` of :class:`F
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
+from pydantic import ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from flightdelay.core import schema as schema_tools
 
 FLIGHT_KEY = ("year", "month", "day", "carrier", "flight", "origin")
 WEATHER_KEY = ("origin", "year", "month", "day", "hour")
@@ -215,48 +219,6 @@ class Flights(_Strict):
         unique = list(FLIGHT_KEY)  # noqa: RUF012 - pandera reads Config attributes
 
 
-_PRESENCE_CHECKS = {"column_in_dataframe": "missing column", "column_in_schema": "unexpected column"}
-
-
-def failure_summary(errors: pa.errors.SchemaErrors) -> list[dict[str, Any]]:
-    """Pandera's failure cases counted per column and check, with up to three example values.
-
-    A missing or unexpected column is reported under its own name; a table-wide check under
-    ``<table>``, counted once per failing row.
-    """
-    cases = errors.failure_cases.copy()
-    presence = cases["check"].isin(list(_PRESENCE_CHECKS))
-    cases.loc[presence, "column"] = cases.loc[presence, "failure_case"]
-    cases.loc[presence, "check"] = cases.loc[presence, "check"].map(_PRESENCE_CHECKS)
-    table_wide = (cases["schema_context"] == "DataFrameSchema") & ~presence
-    cases.loc[table_wide, "column"] = "<table>"
-    cases.loc[table_wide, "failure_case"] = None
-    cases["column"] = cases["column"].fillna("<table>").astype(str)
-    summary = []
-    for (column, check), group in cases.groupby(["column", "check"], sort=True):
-        indices = group["index"].dropna()
-        row: dict[str, Any] = {
-            "column": column,
-            "check": str(check),
-            "failures": int(indices.nunique()) if len(indices) else len(group),
-        }
-        if not presence.loc[group.index].any():
-            examples = sorted({str(v) for v in group["failure_case"].dropna()})[:3]
-            if examples:
-                row["examples"] = examples
-        summary.append(row)
-    return summary
-
-
-def describe(summary: list[dict[str, Any]]) -> str:
-    """One line per failing column and check, for an error message."""
-    return "\n".join(
-        f"  column {row['column']!r}, check {row['check']}: {row['failures']} failing"
-        + (f" (e.g. {', '.join(row['examples'])})" if "examples" in row else "")
-        for row in summary
-    )
-
-
 def flights_schema(carriers: Iterable[str], origins: Iterable[str]) -> pa.DataFrameSchema:
     """The hard checks on the joined table, with the categories known from the reference tables."""
     schema = Flights.to_schema()
@@ -284,12 +246,6 @@ WARNINGS = pa.DataFrameSchema(
 
 # --- The service's request model, derived from the Flights schema ------------------------------
 
-_BOUNDS = {
-    "greater_than": ("gt", "min_value"),
-    "greater_than_or_equal_to": ("ge", "min_value"),
-    "less_than": ("lt", "max_value"),
-    "less_than_or_equal_to": ("le", "max_value"),
-}
 # What a caller must send: the schedule. The rest (weather, operations context) is optional and is
 # treated as unknown when absent, exactly as the pipeline treats a missing observation.
 # The schedule-derived context is always known (the published schedule) and the model never saw it
@@ -345,81 +301,36 @@ REQUEST_DESCRIPTIONS = {
 }
 
 
-def _field_constraints(column: pa.Column) -> dict[str, Any]:
-    constraints: dict[str, Any] = {}
-    for check in column.checks:
-        stats = check.statistics or {}
-        if check.name in _BOUNDS:
-            keyword, stat = _BOUNDS[check.name]
-            constraints[keyword] = stats[stat]
-        elif check.name == "in_range":
-            constraints["ge" if stats.get("include_min", True) else "gt"] = stats["min_value"]
-            constraints["le" if stats.get("include_max", True) else "lt"] = stats["max_value"]
-        elif check.name == "str_matches":
-            constraints["pattern"] = stats["pattern"]
-        elif check.name == "str_length":
-            if stats.get("min_value") is not None:
-                constraints["min_length"] = stats["min_value"]
-            if stats.get("max_value") is not None:
-                constraints["max_length"] = stats["max_value"]
-    return constraints
+def _calendar_day(cls: type[Any], day: int, info: ValidationInfo) -> int:
+    # Each of year, month and day can be in range while the date is not (30 February): the day is
+    # then the field at fault. Year and month are validated first; if either failed, it says so.
+    year, month = info.data.get("year"), info.data.get("month")
+    if year is None or month is None:
+        return day
+    try:
+        dt.date(year, month, day)
+    except ValueError as exc:
+        date = f"{year}-{month:02d}-{day:02d}"
+        raise PydanticCustomError(
+            "calendar_date", "{date} is not a calendar date ({reason})", {"date": date, "reason": str(exc)}
+        ) from exc
+    return day
 
 
-def request_model(examples: dict[str, Any] | None = None) -> type[Any]:
+def request_model(examples: Mapping[str, Any] | None = None) -> type[Any]:
     """A pydantic model of one flight as a caller knows it before departure, built from :class:`Flights`.
 
-    Types, ranges and patterns come from the schema, so changing the schema changes the service's
-    contract with it; each field's description from :data:`REQUEST_DESCRIPTIONS`. Unknown fields are
-    rejected; NaN and infinity are not numbers here; a day not in its month is refused as the day's error.
+    Types, ranges and patterns come from the schema; each field's description from
+    :data:`REQUEST_DESCRIPTIONS`; a day not in its month is refused as the day's error.
     """
-    from pydantic import ConfigDict, Field, ValidationInfo, create_model, field_validator
-    from pydantic_core import PydanticCustomError
-
-    schema = Flights.to_schema()
-    fields: dict[str, Any] = {}
-    for name in REQUEST_COLUMNS:
-        column = schema.columns[name]
-        kind = str(column.dtype)
-        python_type: type = int if kind.startswith("int") else float if kind.startswith("float") else str
-        required = name in REQUIRED_REQUEST_COLUMNS
-        annotation = python_type if required else python_type | None
-        description = REQUEST_DESCRIPTIONS[name]
-        fields[name] = (
-            annotation,
-            Field(... if required else None, description=description, **_field_constraints(column)),
-        )
-
-    def openapi30(json_schema: dict[str, Any]) -> None:
-        # BentoML publishes OpenAPI 3.0, whose exclusive bounds are flags on minimum/maximum, not numbers
-        # (pydantic writes the JSON Schema 2020-12 form), and whose examples are `example`, singular.
-        for prop in json_schema["properties"].values():
-            for bound in (prop, *prop.get("anyOf", ())):
-                for exclusive, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-                    if not isinstance(bound.get(exclusive, True), bool):
-                        bound[inclusive], bound[exclusive] = bound[exclusive], True
-        if examples:
-            json_schema["example"] = examples
-
-    def calendar_day(cls: type[Any], day: int, info: ValidationInfo) -> int:
-        # Each of year, month and day can be in range while the date is not (30 February): the day is
-        # then the field at fault. Year and month are validated first; if either failed, it says so.
-        year, month = info.data.get("year"), info.data.get("month")
-        if year is None or month is None:
-            return day
-        try:
-            dt.date(year, month, day)
-        except ValueError as exc:
-            date = f"{year}-{month:02d}-{day:02d}"
-            raise PydanticCustomError(
-                "calendar_date", "{date} is not a calendar date ({reason})", {"date": date, "reason": str(exc)}
-            ) from exc
-        return day
-
-    config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, json_schema_extra=openapi30)
-    validators: dict[str, Any] = {"calendar_day": field_validator("day")(calendar_day)}
-    model: type[Any] = create_model("Flight", __config__=config, __validators__=validators, **fields)
-    model.__doc__ = (
-        "One scheduled departure: the schedule and what it implies are required; the weather at the origin (its "
-        "latest hourly observations) and the aircraft's previous leg are optional, and unknown when absent."
+    return schema_tools.request_model(
+        "Flight",
+        Flights.to_schema(),
+        REQUEST_COLUMNS,
+        REQUIRED_REQUEST_COLUMNS,
+        REQUEST_DESCRIPTIONS,
+        examples=examples,
+        validators={"calendar_day": field_validator("day")(_calendar_day)},
+        doc="One scheduled departure: the schedule and what it implies are required; the weather at the origin (its "
+        "latest hourly observations) and the aircraft's previous leg are optional, and unknown when absent.",
     )
-    return model

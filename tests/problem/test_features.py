@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightdelay.core import features
+from flightdelay.problem import features
 from tests.unit import factories
 
 
@@ -31,20 +31,3 @@ def test_block_time_takes_out_the_time_zone() -> None:
 def test_days_to_holiday() -> None:
     dates = pd.Series(pd.to_datetime(["2013-07-04", "2013-07-01", "2013-03-25"]))
     assert features.days_to_holiday(dates).tolist() == [0.0, 3.0, 30.0]
-
-
-def _rows(months: list[int]) -> pd.DataFrame:
-    return pd.DataFrame({"year": 2013, "month": months, "delayed": 0})
-
-
-def test_split_is_by_time() -> None:
-    split = features.split_by_month(_rows([3, 1, 2, 4, 4]), valid_months=1, test_months=1, min_train_months=1)
-    assert sorted(split.train["month"].unique()) == [1, 2]
-    assert split.valid["month"].unique().tolist() == [3]
-    assert split.test["month"].unique().tolist() == [4, 4][:1]
-    assert len(split.test) == 2
-
-
-def test_split_needs_enough_months() -> None:
-    with pytest.raises(features.SplitError, match="holds 2 month"):
-        features.split_by_month(_rows([1, 2]), valid_months=1, test_months=1, min_train_months=1)

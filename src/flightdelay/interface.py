@@ -1,0 +1,168 @@
+"""The problem interface: everything the machinery knows about the problem it serves.
+
+The machinery (stages, gate, PR report, registry, release, service shell, monitor, workflows) never names
+a column. It reads the problem through one object, ``flightdelay.problem.PROBLEM``, an instance of
+:class:`Problem`. To solve another problem, replace the package ``flightdelay/problem/`` with one whose
+``PROBLEM`` implements this class (``flightdelay template rename --skeleton`` writes a commented start);
+nothing else needs an edit.
+
+The tables, in pipeline order:
+
+* **raw**: the files under ``paths.raw`` (data.dvc), as the problem receives them;
+* **joined**: one row per example, what :meth:`Problem.ingest` writes to ``paths.joined`` and
+  :meth:`Problem.schema` checks; a request to the service becomes such rows (:meth:`Problem.request_rows`);
+* **featurized**: :attr:`Problem.keys`, the model's :attr:`Problem.features` and the :attr:`Problem.label`,
+  what featurize splits by :meth:`Problem.period` into train, valid and test.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pydantic import BaseModel
+
+
+class SampleError(RuntimeError):
+    """The sample data cannot be written as asked (a period it does not hold, a file already there)."""
+
+
+class Problem(ABC):
+    """A binary classification problem on time-stamped rows, as the machinery sees it."""
+
+    #: What a row is, in messages and the service's descriptions ("flight").
+    entity: str
+    #: Columns that identify a featurized row; kept beside the features in train/valid/test.
+    keys: tuple[str, ...]
+    #: The model's inputs, as :meth:`features` returns them: categorical (strings, None when unknown) ...
+    categorical: tuple[str, ...]
+    #: ... and numeric (floats, NaN when unknown).
+    numeric: tuple[str, ...]
+    #: The label column of the featurized tables: 1 for the positive class.
+    label: str
+    #: Names of label 0 and label 1, for the confusion matrix ("on_time", "delayed").
+    classes: tuple[str, str]
+    #: The column of a labels file (``flightdelay monitor --labels``) that :meth:`label_of_outcome` reads.
+    outcome: str
+    #: Files under ``paths.raw`` that the service bundle carries for :meth:`request_rows`.
+    reference_files: tuple[str, ...]
+    #: The request the service's OpenAPI page offers under "Try it out".
+    example: Mapping[str, Any]
+    #: The options of ``params.yaml``'s ``ingest`` and ``label`` sections (frozen pydantic models).
+    ingest_options: type[BaseModel]
+    label_options: type[BaseModel]
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Every model input: categorical first, as the model's column transformer takes them."""
+        return self.categorical + self.numeric
+
+    # --- The pipeline ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def ingest(self, raw: Path, options: Any) -> pd.DataFrame:
+        """The joined table from the raw files; raise :class:`~flightdelay.io.files.RawDataError` on bad files."""
+
+    @abstractmethod
+    def schema(self, raw: Path) -> pa.DataFrameSchema:
+        """The hard checks on the joined table (validate fails on any); may read reference files in ``raw``."""
+
+    @abstractmethod
+    def warnings(self) -> pa.DataFrameSchema:
+        """Soft checks on the joined table: counted in the validation report, never failing. Each column's
+        ``description`` says what a failure means."""
+
+    @abstractmethod
+    def features_of(self, joined: pd.DataFrame) -> pd.DataFrame:
+        """The model inputs (:attr:`features`, in order) of joined rows; one row or millions, same code."""
+
+    @abstractmethod
+    def labels_of(self, joined: pd.DataFrame, options: Any) -> pd.Series:
+        """The label (0 or 1, int64, named :attr:`label`) of joined rows."""
+
+    @abstractmethod
+    def period(self, rows: pd.DataFrame) -> pd.Series:
+        """The month of each row (joined or featurized) as YYYYMM ints: the time split and the reports use it."""
+
+    def featurize(self, joined: pd.DataFrame, options: Any) -> pd.DataFrame:
+        """Keys, features and label of joined rows: what featurize splits and train fits on.
+
+        A feature that is also a key (a category the rows are identified by) appears once, as the key.
+        """
+        features = self.features_of(joined)
+        features = features.drop(columns=[c for c in self.keys if c in features.columns])
+        return pd.concat([joined[list(self.keys)], features, self.labels_of(joined, options)], axis=1)
+
+    @abstractmethod
+    def label_of_outcome(self, outcome: pd.Series, options: Any) -> pd.Series:
+        """The label (float 0/1) from a labels file's :attr:`outcome` values, as :meth:`labels_of` would give."""
+
+    # --- The service -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def request_model(self, examples: Mapping[str, Any] | None = None) -> type[BaseModel]:
+        """The pydantic model of one request: what a caller knows at prediction time (derived from the schema)."""
+
+    @abstractmethod
+    def request_columns(self) -> tuple[str, ...]:
+        """The joined table's columns a request carries (the release's golden requests are such rows)."""
+
+    @abstractmethod
+    def load_references(self, bundle: Path) -> Any:
+        """Whatever :meth:`request_rows` needs from the :attr:`reference_files` copied into ``bundle``."""
+
+    @abstractmethod
+    def unknown_values(self, requests: Sequence[Mapping[str, Any]], references: Any) -> list[tuple[int, str, str]]:
+        """``(index, field, value)`` of every value the references do not hold: such a request is a bad request."""
+
+    @abstractmethod
+    def request_rows(self, requests: Sequence[Mapping[str, Any]], references: Any) -> pd.DataFrame:
+        """Joined rows for validated requests (the references joined in as ingest joins them)."""
+
+    # --- The sample --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def sample_periods(self) -> list[int]:
+        """Every month (YYYYMM) the sample can write, in order."""
+
+    @abstractmethod
+    def write_sample(self, raw: Path, periods: Sequence[int]) -> None:
+        """Create ``raw`` holding the sample's ``periods``; it appears whole or not at all."""
+
+    @abstractmethod
+    def sample_layout(self, nfiles: int) -> list[int] | None:
+        """The periods a sample written by :meth:`write_sample` from its first month has, when it holds ``nfiles``
+        files; None when no such sample has that many."""
+
+    @abstractmethod
+    def add_period(self, raw: Path, period: int) -> list[Path]:
+        """Write a held-back month of the sample into ``raw``; refuse to overwrite; return the files written."""
+
+    @abstractmethod
+    def periods_present(self, raw: Path) -> list[int]:
+        """The months (YYYYMM) ``raw`` holds, in order."""
+
+    @abstractmethod
+    def sample_window(self, raw: Path, period: int, options: Any) -> pd.DataFrame:
+        """The joined rows of one month of the sample, joined with the references in ``raw`` (the monitor's
+        ``--month``): ``raw`` need not hold that month."""
+
+
+def period_label(period: int) -> str:
+    """``201311`` as ``2013-11``."""
+    return f"{period // 100}-{period % 100:02d}"
+
+
+def parse_period(text: str) -> int:
+    """``2013-11`` as ``201311``; a ValueError names the expected form."""
+    try:
+        year, month = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"{text!r}: expected a month as YYYY-MM, e.g. 2013-11") from None
+    if not 1 <= month <= 12:
+        raise ValueError(f"{text!r}: month {month} is not 1-12")
+    return year * 100 + month
