@@ -12,10 +12,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from flightdelay.problem import schemas
+from flightdelay.problem import PROBLEM
 from flightdelay.serving import Predictor
 
-Flight = schemas.request_model()
+Flight = PROBLEM.request_model()
 predictor = Predictor.load(Path(os.environ["FLIGHTDELAY_BUNDLE"]))
 app = FastAPI(title="flightdelay baseline")
 

@@ -21,7 +21,7 @@ import httpx
 import psutil
 
 from flightdelay.io.bento import free_port
-from flightdelay.problem import EXAMPLE
+from flightdelay.problem import PROBLEM
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = (1, 8, 32, 64)
@@ -58,7 +58,7 @@ def wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
 async def load(url: str, concurrency: int, seconds: float) -> Result:
     latencies: list[float] = []
     errors = 0
-    body = {"flight": EXAMPLE}
+    body = {"flight": dict(PROBLEM.example)}
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
@@ -94,7 +94,7 @@ def batch_times(url: str) -> dict[int, float]:
             samples = []
             for _ in range(5):
                 started = time.perf_counter()
-                response = client.post("/predict_batch", json={"flights": [EXAMPLE] * size})
+                response = client.post("/predict_batch", json={"flights": [dict(PROBLEM.example)] * size})
                 response.raise_for_status()
                 samples.append(time.perf_counter() - started)
             times[size] = statistics.median(samples) * 1000

@@ -3,8 +3,8 @@
 The machinery (stages, gate, PR report, registry, release, service shell, monitor, workflows) never names
 a column. It reads the problem through one object, ``flightdelay.problem.PROBLEM``, an instance of
 :class:`Problem`. To solve another problem, replace the package ``flightdelay/problem/`` with one whose
-``PROBLEM`` implements this class (``flightdelay template rename --skeleton`` writes a commented start);
-nothing else needs an edit.
+``PROBLEM`` implements this class (``examples/`` holds a second one to start from); nothing else needs
+an edit.
 
 The tables, in pipeline order:
 
@@ -36,7 +36,7 @@ class Problem(ABC):
 
     #: What a row is, in messages and the service's descriptions ("flight").
     entity: str
-    #: Columns that identify a featurized row; kept beside the features in train/valid/test.
+    #: Columns kept beside the features in train/valid/test: what identifies a row, and what :meth:`period` reads.
     keys: tuple[str, ...]
     #: The model's inputs, as :meth:`features` returns them: categorical (strings, None when unknown) ...
     categorical: tuple[str, ...]
@@ -55,6 +55,8 @@ class Problem(ABC):
     #: The options of ``params.yaml``'s ``ingest`` and ``label`` sections (frozen pydantic models).
     ingest_options: type[BaseModel]
     label_options: type[BaseModel]
+    #: How many of the sample's last months a new project starts without: the data PR and the monitor add them.
+    held_back: int = 2
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -132,6 +134,10 @@ class Problem(ABC):
     @abstractmethod
     def write_sample(self, raw: Path, periods: Sequence[int]) -> None:
         """Create ``raw`` holding the sample's ``periods``; it appears whole or not at all."""
+
+    def initial_periods(self) -> list[int]:
+        """The months a new project's ``data.dvc`` records: the sample without the :attr:`held_back` last ones."""
+        return self.sample_periods()[: -self.held_back or None]
 
     @abstractmethod
     def sample_layout(self, nfiles: int) -> list[int] | None:

@@ -26,9 +26,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from flightdelay import deploy, schemas
+from flightdelay import deploy
 from flightdelay.io import bento
-from flightdelay.problem import EXAMPLE
+from flightdelay.problem import EXAMPLE, schemas
 from flightdelay.serving import Predictor
 from tests.conftest import ROOT
 from tests.e2e.conftest import clone_template, environment

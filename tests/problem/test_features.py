@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from flightdelay.problem import features
-from tests.unit import factories
+from tests.problem import factories
 
 
 def test_label_counts_late_cancelled_and_diverted_as_delayed() -> None:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from flightdelay.problem.join import derive_weather, join_sources, schedule_context
-from tests.unit import factories
+from tests.problem import factories
 
 
 def test_weather_trends_look_back_exactly_h_hours() -> None:

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from flightdelay.core.drift import column_drift, compared, frame_drift, numeric_psi
-from flightdelay.monitor import MonitorError, join_labels, read_labels, read_log
-from flightdelay.problem import Label
+from flightdelay.monitor import MonitorError, read_log
 
 RNG = np.random.default_rng(7)
 
@@ -104,26 +103,6 @@ def test_a_comparison_never_reads_the_wrong_way_round() -> None:
     assert compared(0.0500001, 0.05, strict=True) == "0.0500001 > 0.05"
     assert compared(-0.134, 0.05, strict=True) == "-0.134 ≤ 0.05"
     assert compared(float("nan"), 0.1) == "n/a vs 0.1"
-
-
-def test_labels_join_by_request_id_whatever_their_order_and_however_late() -> None:
-    logged = pd.Series(["a", "b", "c", "d"])
-    arrived = pd.Series({"d": 3.0, "a": 45.0, "c": np.nan})  # out of order; b not arrived; c cancelled
-    labels = join_labels(logged, arrived, Label(delay_minutes=15))
-    assert labels[0] == 1.0 and math.isnan(labels[1]) and labels[2] == 1.0 and labels[3] == 0.0
-
-
-def test_labels_file_repeats_count_once_and_conflicts_are_errors(tmp_path: Path) -> None:
-    path = tmp_path / "labels.csv"
-    path.write_text("request_id,arr_delay\na,45\nb,-3\na,45\nc,\n")
-    labels = read_labels(path)
-    assert labels.to_dict() == pytest.approx({"a": 45.0, "b": -3.0, "c": float("nan")}, nan_ok=True)
-    path.write_text("request_id,arr_delay\na,45\na,2\n")
-    with pytest.raises(MonitorError, match="conflicting labels for request ids a"):
-        read_labels(path)
-    path.write_text("id,delay\na,4\n")
-    with pytest.raises(MonitorError, match="missing \\['arr_delay', 'request_id'\\]"):
-        read_labels(path)
 
 
 def test_a_log_with_repeated_request_ids_is_refused_and_unreadable_lines_are_skipped(tmp_path: Path) -> None:

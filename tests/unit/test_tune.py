@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from flightdelay import settings, tune
-from flightdelay.problem.features import CATEGORICAL, LABEL, NUMERIC
+from flightdelay.problem import PROBLEM
 
 
 def small(params: settings.Params, trials: int) -> settings.Params:
@@ -17,10 +17,10 @@ def small(params: settings.Params, trials: int) -> settings.Params:
 
 def synthetic(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({c: rng.normal(size=n) for c in NUMERIC})
-    for c in CATEGORICAL:
+    frame = pd.DataFrame({c: rng.normal(size=n) for c in PROBLEM.numeric})
+    for c in PROBLEM.categorical:
         frame[c] = rng.choice(["A", "B", "C"], size=n)
-    frame[LABEL] = (frame["sched_dep_minutes"] + rng.normal(size=n) > 0).astype(int)
+    frame[PROBLEM.label] = (frame[PROBLEM.numeric[0]] + rng.normal(size=n) > 0).astype(int)
     return frame
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -109,8 +110,46 @@ def seed(root: Path, pointer: Path) -> list[int]:
     return periods
 
 
-def get_data(root: Path, pointer: Path) -> str:
-    """Bring the raw data ``pointer`` records into the workspace: pull from the remote, or seed the sample."""
+def start_data(root: Path, pointer: Path, raw: Path) -> list[int]:
+    """A new project's data: write the sample's initial months into ``raw`` and record them in a new ``pointer``.
+
+    For a project whose problem was just replaced: nothing records data yet. The pointer and the data
+    appear together or not at all.
+    """
+    from flightdelay.problem import PROBLEM
+
+    if (root / pointer).exists():
+        raise DvcError(f"{pointer} exists already; `flightdelay get-data` brings in what it records")
+    if (root / raw).exists():
+        raise DvcError(f"{raw} exists but {pointer} does not record it: `dvc add {raw}`, then rename the .dvc file")
+    periods = PROBLEM.initial_periods()
+    try:
+        PROBLEM.write_sample(root / raw, periods)
+    except SampleError as exc:
+        raise DvcError(f"cannot write the sample: {exc}") from exc
+    relative = Path(os.path.relpath(root / raw, (root / pointer).parent)).as_posix()
+    try:
+        (root / pointer).write_text(f"outs:\n- path: {relative}\n")
+        run("commit", "--force", str(pointer), cwd=root)
+    except (DvcError, OSError):
+        (root / pointer).unlink(missing_ok=True)
+        shutil.rmtree(root / raw, ignore_errors=True)
+        raise
+    return periods
+
+
+def get_data(root: Path, pointer: Path, raw: Path | None = None) -> str:
+    """Bring the raw data ``pointer`` records into the workspace: pull from the remote, or seed the sample.
+
+    Without ``pointer`` (a new problem, no data recorded yet), the sample's initial months are written to
+    ``raw`` and recorded in a new ``pointer``.
+    """
+    if raw is not None and not (root / pointer).exists():
+        periods = start_data(root, pointer, raw)
+        return (
+            f"wrote the sample ({len(periods)} months, {period_label(periods[0])} to {period_label(periods[-1])}) "
+            f"into {raw} and recorded it in {pointer}: commit {pointer}"
+        )
     raw = tracked_path(root, pointer)
     if raw.exists():
         if in_sync(root, pointer):

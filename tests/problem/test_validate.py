@@ -13,7 +13,7 @@ from flightdelay.io.files import write_parquet
 from flightdelay.problem import schemas
 from flightdelay.stages import validate
 from tests.conftest import ROOT
-from tests.unit import factories
+from tests.problem import factories
 
 CARRIERS = pd.Series(["UA", "AA"])
 AIRPORTS = pd.Series(["EWR", "ORD"])

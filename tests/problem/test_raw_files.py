@@ -8,7 +8,7 @@ import pytest
 
 from flightdelay.io.files import RawDataError, read_csv
 from flightdelay.problem import schemas
-from tests.unit import factories
+from tests.problem import factories
 
 
 def write(tmp_path: Path, text: str) -> Path:

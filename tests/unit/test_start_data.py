@@ -1,0 +1,39 @@
+"""A new project's first data: the sample's initial months written and recorded in a new data.dvc (real dvc)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flightdelay.io import dvc
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    return tmp_path
+
+
+def test_the_initial_months_are_what_the_template_records(project: Path) -> None:
+    said = dvc.get_data(project, Path("data.dvc"), Path("data/raw"))
+    assert "recorded it in data.dvc" in said
+    written = yaml.safe_load((project / "data.dvc").read_text())["outs"][0]
+    committed = yaml.safe_load((ROOT / "data.dvc").read_text())["outs"][0]
+    # The flight problem's first ten months, byte for byte the data the template's own data.dvc records.
+    assert (written["path"], written["md5"], written["nfiles"]) == ("data/raw", committed["md5"], committed["nfiles"])
+    assert dvc.in_sync(project, Path("data.dvc"))
+
+
+def test_data_without_a_pointer_is_refused_and_left_alone(project: Path) -> None:
+    (project / "data/raw").mkdir(parents=True)
+    (project / "data/raw/mine.csv").write_text("a\n1\n")
+    with pytest.raises(dvc.DvcError, match=r"data/raw exists but data\.dvc does not record it"):
+        dvc.get_data(project, Path("data.dvc"), Path("data/raw"))
+    assert not (project / "data.dvc").exists()
+    assert (project / "data/raw/mine.csv").read_text() == "a\n1\n"
