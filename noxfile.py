@@ -81,6 +81,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    for problem in sorted((ROOT / "examples").glob("*/problem")):  # drop-in problems: one at a time (same name)
+        session.run("mypy", str(problem.relative_to(ROOT)), env={"MYPYPATH": "src"})
     github = ROOT / ".github"
     workflows = sorted(str(p) for p in (github / "workflows").glob("*.yml"))
     actions = sorted(str(p) for p in (github / "actions").glob("*/action.yml"))
@@ -111,6 +113,13 @@ def serve(session: nox.Session) -> None:
     session.run("flightdelay", "bento-model")
     args = session.posargs or ["--port", "3000"]
     session.run("bentoml", "serve", "flightdelay.service:FlightDelay", "--host", "127.0.0.1", *args)
+
+
+@nox.session(name="template-update")
+def template_update(session: nox.Session) -> None:
+    """Take the template's later changes as a branch, ready for a PR: nox -s template-update [-- --to <ref>]."""
+    _install(session)
+    session.run("flightdelay", "template", "update", *session.posargs)
 
 
 @nox.session(name="pr-report")

@@ -10,7 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from flightdelay import template
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(template.app, name="template")
 
 _POINTER = Path("data.dvc")
 
@@ -24,12 +27,17 @@ def _fail(message: str) -> None:
 def get_data(
     pointer: Annotated[Path, typer.Option(help="the .dvc file that records the raw data")] = _POINTER,
 ) -> None:
-    """Bring the raw data into place: dvc pull from the default remote, or write the sample and check it."""
+    """Bring the raw data into place: dvc pull from the default remote, or write the sample and check it.
+
+    Without the .dvc file (a new problem), write the sample's first months to paths.raw and record them in it.
+    """
+    from flightdelay import settings
     from flightdelay.io import dvc
 
     try:
-        typer.echo(dvc.get_data(Path.cwd(), pointer))
-    except (dvc.DvcError, RuntimeError) as exc:
+        raw = settings.load().paths.raw
+        typer.echo(dvc.get_data(Path.cwd(), pointer, raw))
+    except (dvc.DvcError, settings.ParamsError, RuntimeError) as exc:
         _fail(str(exc))
 
 
