@@ -10,7 +10,7 @@ from flightdelay import problem, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The end-to-end and monitor tests drive the template's own sample problem (flight delays: its requests,
+# The end-to-end and monitor tests drive the template's own sample problem (late flights: its requests,
 # months and walkthroughs). A project that replaced the problem keeps them, and takes their updates, but
 # they are not collected until they speak its problem; the report header says so.
 SAMPLE_BOUND = ("e2e", "monitor")
@@ -21,7 +21,7 @@ collect_ignore = [] if SAMPLE_PROBLEM else list(SAMPLE_BOUND)
 def pytest_report_header() -> str | None:
     if SAMPLE_PROBLEM:
         return None
-    return f"not collected: tests/{', tests/'.join(SAMPLE_BOUND)} (they drive the template's flight-delay sample)"
+    return f"not collected: tests/{', tests/'.join(SAMPLE_BOUND)} (they drive the template's sample problem, late flights)"
 
 
 @pytest.fixture(autouse=True)
