@@ -28,7 +28,9 @@ def request_model(params: settings.Params, train: pd.DataFrame, test: pd.DataFra
     columns = list(PROBLEM.request_columns())
     for column in columns:
         if not pd.api.types.is_numeric_dtype(joined[column]):
-            joined[column] = joined[column].astype("category")
+            # The trees take at most 255 categories: the 254 most frequent, the rest as missing.
+            frequent = joined[column].value_counts().index[:254]
+            joined[column] = joined[column].where(joined[column].isin(frequent)).astype("category")
     period = PROBLEM.period(joined)
     fit_rows = joined[period.isin(set(PROBLEM.period(train)))]
     test_rows = joined[period.isin(set(PROBLEM.period(test)))]

@@ -21,7 +21,8 @@ collect_ignore = [] if SAMPLE_PROBLEM else list(SAMPLE_BOUND)
 def pytest_report_header() -> str | None:
     if SAMPLE_PROBLEM:
         return None
-    return f"not collected: tests/{', tests/'.join(SAMPLE_BOUND)} (they drive the template's sample problem, late flights)"
+    bound = ", ".join(f"tests/{d}" for d in SAMPLE_BOUND)
+    return f"not collected: {bound} (they drive the template's sample problem, late flights)"
 
 
 @pytest.fixture(autouse=True)

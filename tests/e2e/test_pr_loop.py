@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from flightdelay.problem.features import FEATURES, LABEL
+from flightdelay.problem import PROBLEM
 from tests.e2e.conftest import Project, clone, clone_sharing_cache, environment, lower_gate
 
 pytestmark = pytest.mark.slow
@@ -129,7 +129,7 @@ def test_data_pr_scores_the_base_model_on_the_prs_test_rows(repo: Project) -> No
     cache = Path(repo.dvc("cache", "dir").stdout.strip())
     model = joblib.load(cache / "files" / "md5" / model_md5[:2] / model_md5[2:])
     test = pd.read_parquet(repo.path / "data/processed/test.parquet")
-    expected = roc_auc_score(test[LABEL], model.predict_proba(test[list(FEATURES)])[:, 1])
+    expected = roc_auc_score(test[PROBLEM.label], model.predict_proba(test[list(PROBLEM.features)])[:, 1])
     base, pr, *_ = metric_row(text, "test.roc_auc")[1:]
     assert base == f"{expected:.4f}"
     assert pr == f"{json.loads((repo.path / 'reports/metrics.json').read_text())['test']['roc_auc']:.4f}"

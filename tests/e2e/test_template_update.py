@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -185,3 +187,36 @@ def test_a_renamed_then_updated_project_passes_lint_and_its_fast_tests(tmp_path:
     assert made is not None and "tests/unit/test_release_channel.py" in made.applied
     project.git("checkout", "--quiet", made.branch)
     checks()
+
+
+@pytest.mark.slow
+def test_a_skeleton_project_runs_its_pipeline_and_passes_lint_and_its_fast_tests(tmp_path: Path) -> None:
+    """The acceptance with --skeleton: the skeleton's sample is written and recorded, the pipeline runs on it,
+    and lint and every fast test pass (the sample-bound e2e and monitor tests are not collected, and say so)."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is not on PATH: the nox sessions link the pinned one (run through `nox -s tests`)")
+    dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONPATH"}
+    env = {k: v for k, v in environment(tmp_path).items() if k not in dropped} | {"UV_OFFLINE": "1"}
+    repo = checkout(tmp_path / "template")
+    project = Project(tmp_path / "project", env)
+    subprocess.run(["git", "clone", "--quiet", str(repo), str(project.path)], check=True)
+    template.rename(project.path, Answers(str(repo), git(repo, "rev-parse", "HEAD").strip(), NAMES, skeleton=True))
+    project.git("add", "--all")
+    project.git("commit", "--quiet", "-m", "Rename the project and start from the skeleton")
+    project.run(uv, "sync", "--locked", "--quiet")
+    tools = project.path / ".venv" / "bin"
+    # The stages run `python -m churnguard.stages.*` from whatever environment is active: the project's.
+    project.env = project.env | {"PATH": f"{tools}{os.pathsep}{project.env['PATH']}"}
+    started = project.run(str(tools / "churn-guard"), "get-data")
+    assert "recorded it in data.dvc" in started.stdout
+    project.run(str(tools / "dvc"), "repro")
+    metrics = json.loads((project.path / "reports/metrics.json").read_text())
+    assert metrics["test"]["roc_auc"] >= 0.7  # the skeleton's own gate floor, with room
+    project.run(str(tools / "ruff"), "check", ".")
+    project.run(str(tools / "ruff"), "format", "--check", ".")
+    project.run(str(tools / "mypy"))
+    done = project.run(str(tools / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-m", "not slow")
+    assert "not collected: tests/e2e, tests/monitor" in done.stdout
+    assert " passed" in done.stdout and " failed" not in done.stdout
+    assert "tests/problem/test_problem.py" in project.run(str(tools / "python"), "-m", "pytest", "--co", "-q").stdout
