@@ -3,14 +3,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from flightdelay import settings
+from flightdelay.problem import PROBLEM
 from tests.conftest import ROOT
 
 
 def test_project_params_parse(params: settings.Params) -> None:
-    assert params.split.test_months == 1
-    assert params.paths.model == Path("models/model.joblib")
+    # The problem's own sections are validated by the models the problem declares.
+    assert isinstance(params.ingest, PROBLEM.ingest_options)
+    assert isinstance(params.label, PROBLEM.label_options)
+    assert not any(path.is_absolute() for path in params.paths.model_dump().values())
+
+
+def test_a_bad_problem_option_is_rejected_with_its_path(tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["label"] = {**(raw["label"] or {}), "no_such_option": 1}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(settings.ParamsError, match=r"label\.no_such_option: Extra inputs are not permitted"):
+        settings.load(tmp_path / "params.yaml")
 
 
 def test_unknown_key_is_rejected_with_its_path(tmp_path: Path) -> None:
