@@ -75,8 +75,8 @@ class Problem(ABC):
 
     @abstractmethod
     def warnings(self) -> pa.DataFrameSchema:
-        """Soft checks on the joined table: counted in the validation report, never failing. Each column's
-        ``description`` says what a failure means."""
+        """Soft checks on the joined table: counted in the validation report, never failing. Column checks only,
+        each column's ``description`` saying what a failure means (the report names a failure by its column)."""
 
     @abstractmethod
     def features_of(self, joined: pd.DataFrame) -> pd.DataFrame:

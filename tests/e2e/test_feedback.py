@@ -31,7 +31,7 @@ def test_drift_opens_one_retraining_pr_and_one_issue_and_updates_them(scenario: 
         client = Client(api_url=url, repository="acme/flightdelay", token=TOKEN)
         outputs = [Path("reports")]
         first = retrain.propose(
-            scenario.path, client, 4, f"{MARKER}\n## Model monitor: drift\n", said.append, outputs=outputs, base=base
+            scenario.path, client, 201304, f"{MARKER}\n## Model monitor: drift\n", said.append, outputs=outputs, base=base
         )
         # The tree is back where it was: same commit, recorded data checked out, nothing to commit.
         assert scenario.git("rev-parse", "HEAD").strip() == head
@@ -62,7 +62,7 @@ def test_drift_opens_one_retraining_pr_and_one_issue_and_updates_them(scenario: 
         second = retrain.propose(
             scenario.path,
             client,
-            4,
+            201304,
             f"{MARKER}\n## Model monitor: still drifting\n",
             said.append,
             outputs=outputs,
@@ -119,7 +119,7 @@ def test_a_dirty_tree_is_refused_before_anything_is_pushed(scenario: Project, tm
     with serve() as (url, state):
         client = Client(api_url=url, repository="acme/flightdelay", token=TOKEN)
         try:
-            retrain.propose(scenario.path, client, 4, MARKER, lambda _: None, outputs=[Path("reports")])
+            retrain.propose(scenario.path, client, 201304, MARKER, lambda _: None, outputs=[Path("reports")])
         except retrain.RetrainError as exc:
             assert "uncommitted changes" in str(exc)
         else:
