@@ -31,7 +31,13 @@ def test_drift_opens_one_retraining_pr_and_one_issue_and_updates_them(scenario: 
         client = Client(api_url=url, repository="acme/flightdelay", token=TOKEN)
         outputs = [Path("reports")]
         first = retrain.propose(
-            scenario.path, client, 201304, f"{MARKER}\n## Model monitor: drift\n", said.append, outputs=outputs, base=base
+            scenario.path,
+            client,
+            201304,
+            f"{MARKER}\n## Model monitor: drift\n",
+            said.append,
+            outputs=outputs,
+            base=base,
         )
         # The tree is back where it was: same commit, recorded data checked out, nothing to commit.
         assert scenario.git("rev-parse", "HEAD").strip() == head
