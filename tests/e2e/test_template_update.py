@@ -152,9 +152,8 @@ def test_the_update_goes_to_the_commit_asked_for(scenario: Scenario) -> None:
     assert "# a later change" not in show(scenario.project, made.branch, "src/churnguard/deploy.py")
 
 
-@pytest.mark.slow
-def test_a_renamed_then_updated_project_passes_lint_and_its_fast_tests(tmp_path: Path) -> None:
-    """The acceptance of the issue: after the rename, and after an update, lint and every fast test pass."""
+def renamed_project(tmp_path: Path, *, skeleton: bool) -> tuple[Path, Project, str]:
+    """The template (commit A) and a project made from it by the rename, committed; and the uv to sync it with."""
     uv = shutil.which("uv")
     if uv is None:
         pytest.fail("uv is not on PATH: the nox sessions link the pinned one (run through `nox -s tests`)")
@@ -166,9 +165,17 @@ def test_a_renamed_then_updated_project_passes_lint_and_its_fast_tests(tmp_path:
     subprocess.run(["git", "clone", "--quiet", str(repo), str(project.path)], check=True)
     project.git("config", "user.name", "Project Owner")
     project.git("config", "user.email", "owner@example.com")
-    template.rename(project.path, Answers(str(repo), git(repo, "rev-parse", "HEAD").strip(), NAMES))
+    answers = Answers(str(repo), git(repo, "rev-parse", "HEAD").strip(), NAMES, skeleton=skeleton)
+    template.rename(project.path, answers)
     project.git("add", "--all")
-    project.git("commit", "--quiet", "-m", "Rename the project")
+    project.git("commit", "--quiet", "-m", "Rename the project" + (" and start from the skeleton" if skeleton else ""))
+    return repo, project, uv
+
+
+@pytest.mark.slow
+def test_a_renamed_then_updated_project_passes_lint_and_its_fast_tests(tmp_path: Path) -> None:
+    """The acceptance of the issue: after the rename, and after an update, lint and every fast test pass."""
+    repo, project, uv = renamed_project(tmp_path, skeleton=False)
     # The data and the pipeline's outputs from this checkout's cache: the same bytes the renamed dvc.lock records.
     cache = subprocess.run(
         [sys.executable, "-m", "dvc", "cache", "dir"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -201,17 +208,7 @@ def test_a_renamed_then_updated_project_passes_lint_and_its_fast_tests(tmp_path:
 def test_a_skeleton_project_runs_its_pipeline_and_passes_lint_and_its_fast_tests(tmp_path: Path) -> None:
     """The acceptance with --skeleton: the skeleton's sample is written and recorded, the pipeline runs on it,
     and lint and every fast test pass (the sample-bound e2e and monitor tests are not collected, and say so)."""
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.fail("uv is not on PATH: the nox sessions link the pinned one (run through `nox -s tests`)")
-    dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONPATH"}
-    env = {k: v for k, v in environment(tmp_path).items() if k not in dropped} | {"UV_OFFLINE": "1"}
-    repo = checkout(tmp_path / "template")
-    project = Project(tmp_path / "project", env)
-    subprocess.run(["git", "clone", "--quiet", str(repo), str(project.path)], check=True)
-    template.rename(project.path, Answers(str(repo), git(repo, "rev-parse", "HEAD").strip(), NAMES, skeleton=True))
-    project.git("add", "--all")
-    project.git("commit", "--quiet", "-m", "Rename the project and start from the skeleton")
+    _, project, uv = renamed_project(tmp_path, skeleton=True)
     project.run(uv, "sync", "--locked", "--quiet")
     tools = project.path / ".venv" / "bin"
     # The stages run `python -m churnguard.stages.*` from whatever environment is active: the project's.
