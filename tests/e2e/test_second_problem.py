@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -79,13 +80,24 @@ def test_adopting_changes_only_the_problem_its_params_and_its_data(adopted: tupl
 def test_the_adopted_project_passes_its_static_checks_and_the_problems_tests(
     adopted: tuple[Project, str, str],
 ) -> None:
-    """The problem is code of the project like the rest: linted, strictly typed (mypy's config: src/), tested."""
+    """The problem is code of the project like the rest: linted, strictly typed (mypy's config: src/), tested.
+
+    In the project's own environment (`uv sync`, offline from the warm cache): the test session's has no linters.
+    """
     project, _, _ = adopted
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is not on PATH: the nox sessions link the pinned one (run through `nox -s tests`)")
+    # Not nox's UV_PROJECT_ENVIRONMENT: uv would sync the test session's venv instead of making the project's.
+    dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONPATH"}
+    own = Project(project.path, {k: v for k, v in project.env.items() if k not in dropped} | {"UV_OFFLINE": "1"})
+    own.run(uv, "sync", "--locked", "--quiet")
+    tools = project.path / ".venv" / "bin"
     owned = ("src", "tests/problem", "tests/model", "tests/data")
-    project.run(sys.executable, "-m", "ruff", "check", *owned)
-    project.run(sys.executable, "-m", "ruff", "format", "--check", *owned)
-    project.run(sys.executable, "-m", "mypy")
-    done = project.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/problem", "tests/data")
+    own.run(str(tools / "ruff"), "check", *owned)
+    own.run(str(tools / "ruff"), "format", "--check", *owned)
+    own.run(str(tools / "mypy"))
+    done = own.run(str(tools / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/problem", "tests/data")
     assert " passed" in done.stdout and " failed" not in done.stdout
 
 
