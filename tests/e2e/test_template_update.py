@@ -160,6 +160,8 @@ def renamed_project(tmp_path: Path, *, skeleton: bool) -> tuple[Path, Project, s
     # The clone's own environment, not this test's: nox exports its session venv as UV_PROJECT_ENVIRONMENT.
     dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONPATH"}
     env = {k: v for k, v in environment(tmp_path).items() if k not in dropped} | {"UV_OFFLINE": "1"}
+    # The stages run `python -m <package>.stages.*` from whatever environment is active: the project's own.
+    env["PATH"] = f"{tmp_path / 'project' / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
     repo = checkout(tmp_path / "template")
     project = Project(tmp_path / "project", env)
     subprocess.run(["git", "clone", "--quiet", str(repo), str(project.path)], check=True)
@@ -211,8 +213,6 @@ def test_a_skeleton_project_runs_its_pipeline_and_passes_lint_and_its_fast_tests
     _, project, uv = renamed_project(tmp_path, skeleton=True)
     project.run(uv, "sync", "--locked", "--quiet")
     tools = project.path / ".venv" / "bin"
-    # The stages run `python -m churnguard.stages.*` from whatever environment is active: the project's.
-    project.env = project.env | {"PATH": f"{tools}{os.pathsep}{project.env['PATH']}"}
     started = project.run(str(tools / "churn-guard"), "get-data")
     assert "recorded it in data.dvc" in started.stdout
     project.run(str(tools / "dvc"), "repro")
