@@ -1,9 +1,8 @@
 """The BentoML service: one flight or a batch in, delay probabilities and decisions out.
 
-Two services in one Bento. ``FlightDelay`` is the HTTP API: it validates requests, answers and logs
-predictions. ``DelayModel`` holds the model behind an adaptively batched endpoint, so concurrent
-callers of ``/predict`` share model calls: the feature code and the model cost about the same for one
-row as for a hundred.
+``FlightDelay`` validates a request, scores it in its own worker (``serving.Predictor``: the pipeline's
+feature code on column arrays, the fitted trees through ``core.scoring``, about a millisecond for a
+flight), answers, and logs the prediction from a background thread.
 
 Every error response has one shape (``serving.error_body``) that names each field as the caller sent it;
 a 4xx logs one line, a 5xx its traceback.
@@ -14,11 +13,11 @@ the tag in ``FLIGHTDELAY_MODEL_TAG`` or ``bento-tag.txt`` beside this module (wr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -33,8 +32,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from flightdelay.problem import PROBLEM
 from flightdelay.serving import (
-    METADATA_FILE,
-    KnownCodes,
     PredictionLog,
     Predictor,
     as_error_body,
@@ -47,6 +44,15 @@ from flightdelay.serving import (
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
+# One worker per core (two here), each a whole service: at a millisecond a flight, batching across callers
+# or a second service for the model only added a hop (the README's benchmark section has the figures).
+WORKERS = int(os.environ.get("FLIGHTDELAY_WORKERS", "2"))
+INLINE_MAX_ROWS = 100
+# BentoML's access log, a line per request, off unless FLIGHTDELAY_ACCESS_LOG=1: each line passes through
+# the serving process's log pipe too, and together they cost a third of the throughput (README, benchmark).
+# Every prediction is in the prediction log with its request id, every request in /metrics, and every
+# error in the server log.
+ACCESS_LOG = os.environ.get("FLIGHTDELAY_ACCESS_LOG", "0") == "1"
 MAX_BODY_BYTES = 4 * 2**20  # a full batch of 1,000 flights is about 0.7 MiB
 Flight = PROBLEM.request_model(examples=PROBLEM.example)
 
@@ -189,42 +195,22 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-# BentoML 1.4.40's internal client closes its HTTP session every 100 calls or 5 minutes while other calls
-# are still in flight on it ("Cannot write to closing transport", bentoml/BentoML#5698): keep one session.
 @bentoml.service(
-    workers=1,
-    traffic={"timeout": 30},
-    runner_connection={"max_requests": 2**31 - 1, "max_age": 365 * 24 * 3600.0},
+    traffic={"timeout": 30, "max_concurrency": 256},
+    workers=WORKERS,
+    resources={"cpu": str(WORKERS)},
+    logging={"access": {"enabled": ACCESS_LOG}},
 )
-class DelayModel:
-    """The pipeline's model and feature code behind one adaptively batched endpoint."""
-
-    bundle = bentoml.models.BentoModel(_model_tag())
-
-    def __init__(self) -> None:
-        self.predictor = Predictor.load(Path(self.bundle.path))
-
-    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH, max_latency_ms=10_000)
-    def probabilities(self, flights: list[dict[str, Any]]) -> list[float | None]:
-        """Delay probabilities for validated request rows, in order; None for a row that alone failed."""
-        proba, unseen = score_each(self.predictor.predict, flights)
-        if unseen:
-            UNKNOWN.inc(unseen)
-        return proba
-
-
-@bentoml.service(traffic={"timeout": 30, "max_concurrency": 256}, resources={"cpu": "1"})
 class FlightDelay:
     bundle = bentoml.models.BentoModel(_model_tag())
-    model = bentoml.depends(DelayModel)
 
     def __init__(self) -> None:
         bundle = Path(self.bundle.path)
-        self.codes = KnownCodes.load(bundle)
-        metadata = json.loads((bundle / METADATA_FILE).read_text())
-        self.threshold = float(metadata["threshold"])
-        if "test_positive_rate" in metadata:
-            REFERENCE.set(float(metadata["test_positive_rate"]))
+        self.predictor = Predictor.load(bundle)
+        self.codes = self.predictor.codes
+        self.threshold = self.predictor.threshold
+        if "test_positive_rate" in self.predictor.metadata:
+            REFERENCE.set(float(self.predictor.metadata["test_positive_rate"]))
         self.model_name, _, self.model_version = str(self.bundle.tag).partition(":")
         context = bentoml.server_context
         built = context.bento_version not in ("", "not available")
@@ -241,37 +227,41 @@ class FlightDelay:
         self, flights: list[dict[str, Any]], where: Callable[[int], tuple[str | int, ...]]
     ) -> list[Prediction]:
         """Predictions for validated flights; ``where(i)`` is where flight ``i`` is in the caller's request."""
-        # Before batching: one bad request must not fail the others in its batch. A code not on file fails
-        # validation like any other bad field, so BentoML answers it (and ClientErrors rewrites it) as one.
+        # A code not on file fails validation like any other bad field, so BentoML answers it (and
+        # ClientErrors rewrites it) as one.
         self.codes.validate(flights, where)
-        proba = await self.model.to_async.probabilities(flights)
+        if len(flights) < INLINE_MAX_ROWS:  # a millisecond: a thread hop would cost more than it saves
+            proba, unseen = score_each(self.predictor.predict, flights)
+        else:  # tens of milliseconds: off the event loop, so the worker's other callers are not held up
+            proba, unseen = await asyncio.to_thread(score_each, self.predictor.predict, flights)
+        if unseen:
+            UNKNOWN.inc(unseen)
         failed = [i for i, p in enumerate(proba) if p is None]
-        if failed:  # this caller's own flights; the others batched with them were answered
+        if failed:
             which = "the flight" if len(flights) == 1 else f"flights {failed[:10]}"
             raise bentoml.exceptions.InternalServerError(f"the model could not score {which}; see the server log")
         scores = [p for p in proba if p is not None]
         now = time.time()
+        ids = os.urandom(16 * len(flights)).hex()  # as uuid4().hex, without an object per flight
         answers = []
-        for flight, p in zip(flights, scores, strict=True):
+        for i, (flight, p) in enumerate(zip(flights, scores, strict=True)):
             PROBABILITY.observe(p)
-            answer = Prediction(
-                delay_probability=p,
-                delayed=p >= self.threshold,
-                threshold=self.threshold,
-                model=self.model_name,
-                model_version=self.model_version,
-                bento_tag=self.bento_tag,
-                request_id=uuid.uuid4().hex,
-            )
-            self.log.write(
-                {"time": now, "request_id": answer.request_id, "input": flight, "output": answer.model_dump()}
-            )
-            answers.append(answer)
+            output: dict[str, Any] = {
+                "delay_probability": p,
+                "delayed": p >= self.threshold,
+                "threshold": self.threshold,
+                "model": self.model_name,
+                "model_version": self.model_version,
+                "bento_tag": self.bento_tag,
+                "request_id": ids[32 * i : 32 * (i + 1)],
+            }
+            self.log.write({"time": now, "request_id": output["request_id"], "input": flight, "output": output})
+            answers.append(Prediction.model_construct(**output))  # the values are ours: already valid
         return answers
 
     @bentoml.api
     async def predict(self, flight: Flight) -> Prediction:  # type: ignore[valid-type]
-        """The delay probability of one flight; concurrent calls share model calls."""
+        """The delay probability of one flight."""
         return (await self._answer([flight.model_dump()], lambda _: ("flight",)))[0]  # type: ignore[attr-defined]
 
     @bentoml.api

@@ -1,0 +1,72 @@
+"""The service's scorer gives the fitted pipeline's probabilities, on both of its paths and for both estimators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flightdelay import settings
+from flightdelay.core import scoring
+from flightdelay.core.model import make_model
+from flightdelay.core.scoring import Scorer
+from tests.conftest import ROOT
+
+CATEGORICAL = ("colour", "shape")
+NUMERIC = ("size", "weight")
+
+
+def rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "colour": rng.choice(np.array(["red", "green", "blue", None], dtype=object), n),
+            "shape": rng.choice(np.array(["square", "round"], dtype=object), n),
+            "size": rng.normal(size=n),
+            "weight": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        }
+    )
+    frame["label"] = ((frame["size"] + (frame["colour"] == "red") + rng.normal(scale=0.5, size=n)) > 0.5).astype(int)
+    return frame
+
+
+def columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: frame[c].to_numpy(dtype=object if c in CATEGORICAL else float) for c in CATEGORICAL + NUMERIC}
+
+
+@pytest.fixture(scope="module", params=["hist_gradient_boosting", "logistic_regression"])
+def fitted(request: pytest.FixtureRequest) -> Scorer:
+    train = settings.load(ROOT / "params.yaml").train.model_copy(update={"estimator": request.param})
+    hgb = train.hist_gradient_boosting.model_copy(update={"max_iter": 40, "min_samples_leaf": 5})
+    pipeline = make_model(train.model_copy(update={"hist_gradient_boosting": hgb}), CATEGORICAL, NUMERIC)
+    data = rows(2000, seed=0)
+    pipeline.fit(data[list(CATEGORICAL + NUMERIC)], data["label"])
+    return Scorer.of(pipeline, CATEGORICAL, NUMERIC)
+
+
+def test_the_fast_path_is_taken_for_gradient_boosting_only(fitted: Scorer) -> None:
+    boosted = fitted.pipeline.named_steps["estimator"].__class__.__name__ == "HistGradientBoostingClassifier"
+    assert (fitted.forest is not None) == boosted
+
+
+@pytest.mark.parametrize("n", [1, scoring.GTIL_MAX_ROWS - 1, scoring.GTIL_MAX_ROWS, 1500])
+def test_probabilities_equal_the_pipelines(fitted: Scorer, n: int) -> None:
+    frame = rows(n, seed=n)
+    expected = fitted.pipeline.predict_proba(frame[list(CATEGORICAL + NUMERIC)])[:, 1]
+    proba, unseen = fitted.score(columns(frame))
+    np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-12)
+    assert unseen == 0
+
+
+def test_unseen_categories_are_counted_and_scored_as_missing(fitted: Scorer) -> None:
+    frame = rows(6, seed=7)
+    frame.loc[[1, 4], "colour"] = "purple"
+    frame.loc[[2], "shape"] = "triangle"
+    missing = frame.assign(colour=frame["colour"].where(~frame.index.isin([1, 4]), None))
+    missing["shape"] = missing["shape"].where(missing.index != 2, None)
+    proba, unseen = fitted.score(columns(frame))
+    assert unseen == 3
+    if fitted.forest is not None:  # the trees route an unknown category as a missing one, like the pipeline
+        np.testing.assert_allclose(proba, fitted.score(columns(missing))[0], rtol=0, atol=1e-12)
+    expected = fitted.pipeline.predict_proba(frame[list(CATEGORICAL + NUMERIC)])[:, 1]
+    np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-12)
