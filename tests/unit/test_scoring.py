@@ -70,3 +70,15 @@ def test_unseen_categories_are_counted_and_scored_as_missing(fitted: Scorer) -> 
         np.testing.assert_allclose(proba, fitted.score(columns(missing))[0], rtol=0, atol=1e-12)
     expected = fitted.pipeline.predict_proba(frame[list(CATEGORICAL + NUMERIC)])[:, 1]
     np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-12)
+
+
+def test_a_problem_without_categorical_features_takes_the_fast_path_too() -> None:
+    train = settings.load(ROOT / "params.yaml").train.model_copy(update={"estimator": "hist_gradient_boosting"})
+    pipeline = make_model(train, (), NUMERIC)
+    data = rows(500, seed=3)
+    pipeline.fit(data[list(NUMERIC)], data["label"])
+    scorer = Scorer.of(pipeline, (), NUMERIC)
+    assert scorer.forest is not None
+    proba, unseen = scorer.score({c: data[c].to_numpy(dtype=float) for c in NUMERIC})
+    np.testing.assert_allclose(proba, pipeline.predict_proba(data[list(NUMERIC)])[:, 1], rtol=0, atol=1e-12)
+    assert unseen == 0

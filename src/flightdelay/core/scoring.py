@@ -54,9 +54,8 @@ class Scorer:
         encoder = pipeline.named_steps["columns"].named_transformers_["categorical"]
         if not (isinstance(estimator, HistGradientBoostingClassifier) and isinstance(encoder, OrdinalEncoder)):
             return cls(pipeline, tuple(categorical), tuple(numeric))
-        codes = tuple(
-            {value: float(code) for code, value in enumerate(known) if _known(value)} for known in encoder.categories_
-        )
+        fitted = getattr(encoder, "categories_", ())  # none when the problem has no categorical feature
+        codes = tuple({value: float(code) for code, value in enumerate(known) if _known(value)} for known in fitted)
         with np.errstate(invalid="ignore"):  # the importer casts the estimator's NaN category slot to int
             forest = treelite.sklearn.import_model(estimator)
         return cls(pipeline, tuple(categorical), tuple(numeric), codes, forest)
