@@ -48,10 +48,9 @@ MAX_BATCH = 1000
 # or a second service for the model only added a hop (the README's benchmark section has the figures).
 WORKERS = int(os.environ.get("FLIGHTDELAY_WORKERS", "2"))
 INLINE_MAX_ROWS = 100
-# BentoML's access log, a line per request, off unless FLIGHTDELAY_ACCESS_LOG=1: each line passes through
-# the serving process's log pipe too, and together they cost a third of the throughput (README, benchmark).
-# Every prediction is in the prediction log with its request id, every request in /metrics, and every
-# error in the server log.
+# BentoML's access log, a line per request, off unless FLIGHTDELAY_ACCESS_LOG=1: the worker formats each
+# line and the serving process relays it. Every prediction is in the prediction log with its request id,
+# every request in /metrics, and every error in the server log.
 ACCESS_LOG = os.environ.get("FLIGHTDELAY_ACCESS_LOG", "0") == "1"
 MAX_BODY_BYTES = 4 * 2**20  # a full batch of 1,000 flights is about 0.7 MiB
 Flight = PROBLEM.request_model(examples=PROBLEM.example)
