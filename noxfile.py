@@ -68,10 +68,14 @@ def pipeline(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Reproduce the pipeline, then run every test: nox -s tests [-- pytest args, e.g. -m 'not slow']."""
+    """Reproduce the pipeline, then run every test: nox -s tests [-- pytest args, e.g. -m 'not slow' or -n 0].
+
+    The test files are spread over one worker per core (a file's tests stay together, so its module fixtures
+    are made once); ``-n 0`` runs them in this process, for ``-s`` or a debugger.
+    """
     _install(session, "test")
     _pipeline(session)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session
