@@ -153,6 +153,13 @@ def promote(session: nox.Session) -> None:
 
 
 @nox.session
+def history(session: nox.Session) -> None:
+    """What ran where, from the git history of deploy/: nox -s history -- production [--json]."""
+    _install(session)
+    session.run("flightdelay", "history", *(session.posargs or ["production"]))
+
+
+@nox.session
 def rollback(session: nox.Session) -> None:
     """Put production back on the version it ran before: nox -s rollback -- production [--commit]."""
     _install(session)

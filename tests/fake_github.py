@@ -1,8 +1,9 @@
 """A local HTTP server that speaks the parts of GitHub's REST API the project uses.
 
 Issue comments (list with ``Link`` pagination, create, update), issues (list by label, create,
-update), pull requests (read, list by head, create, update) and workflow-run artifacts (list by run and
-name, download through a redirect as ``actions/download-artifact`` does), with the real paths, status
+update), pull requests (read, list by head, create, update), workflow-run artifacts (list by run and
+name, download through a redirect as ``actions/download-artifact`` does) and a run's environment approvals
+(the review history of its deployment protection), with the real paths, status
 codes and payload shapes. Tests point ``GITHUB_API_URL`` at it.
 """
 
@@ -28,6 +29,7 @@ class State:
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    approvals: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     forbidden: bool = False
     next_id: int = 1000
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -63,6 +65,18 @@ class State:
             "user": {"login": "someone"},
         }
         return self.pulls[number]
+
+    def approve(self, run_id: int, environment: str, user: str, state: str = "approved") -> None:
+        """A required reviewer's decision on run ``run_id``'s deployment to ``environment``."""
+        self.next_id += 1
+        self.approvals.setdefault(run_id, []).append(
+            {
+                "environments": [{"id": self.next_id, "name": environment, "url": "", "html_url": ""}],
+                "state": state,
+                "comment": "",
+                "user": {"login": user, "id": self.next_id, "type": "User"},
+            }
+        )
 
     def add_comment(self, issue: int, body: str, user: str = "someone") -> dict[str, Any]:
         self.next_id += 1
@@ -254,6 +268,9 @@ def _handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
                 return
             self._send_bytes(200, found[0]["_archive"].read_bytes(), "application/zip")
 
+        def _run_approvals(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
+            self._send(200, state.approvals.get(int(match["run"]), []))
+
         def _list(self, issue: int, path: str, query: dict[str, list[str]]) -> None:
             per_page = min(int(query.get("per_page", ["30"])[0]), 100)
             page = int(query.get("page", ["1"])[0])
@@ -282,6 +299,7 @@ def _handler(state: State, base: str) -> type[BaseHTTPRequestHandler]:
         ("PATCH", rf"{repo}/issues/(?P<n>\d+)", Handler._update_issue),
         ("GET", rf"{repo}/actions/runs/(?P<run>\d+)/artifacts", Handler._list_artifacts),
         ("GET", rf"{repo}/actions/artifacts/(?P<id>\d+)/zip", Handler._artifact_zip),
+        ("GET", rf"{repo}/actions/runs/(?P<run>\d+)/approvals", Handler._run_approvals),
     ]
     return Handler
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -18,7 +18,7 @@ app.add_typer(template.app, name="template")
 _POINTER = Path("data.dvc")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 
@@ -202,6 +202,15 @@ _Push = Annotated[
     ),
 ]
 
+_Approvals = Annotated[
+    bool,
+    typer.Option(
+        "--record-approvals",
+        help="in a workflow run: read who approved the run's environment from GitHub's API and record them in the "
+        "pin commit (Approved-by trailers); refuse when nobody did",
+    ),
+]
+
 
 @contextmanager
 def _release_errors() -> Iterator[None]:
@@ -287,15 +296,17 @@ def promote(
     digest: Annotated[str | None, typer.Option(help="staging: the pushed image's digest, sha256:...")] = None,
     commit: _Commit = False,
     push: _Push = None,
+    record_approvals: _Approvals = False,
 ) -> None:
     """Pin an environment to a version and move its alias; production takes only what passed staging."""
     from flightdelay import release
 
     with _release_errors():
+        trailers = release.provenance(environment, approvals=record_approvals)
         move = release.promote(
             Path.cwd(), environment, version_number=version, bento_tag=bento_tag, image=image, digest=digest
         )
-        release.apply(Path.cwd(), move, typer.echo, commit=commit, push=push)
+        release.apply(Path.cwd(), move, typer.echo, commit=commit, push=push, trailers=trailers)
 
 
 @app.command()
@@ -303,13 +314,15 @@ def rollback(
     environment: Annotated[str, typer.Argument(help="staging or production")] = "production",
     commit: _Commit = False,
     push: _Push = None,
+    record_approvals: _Approvals = False,
 ) -> None:
     """Put an environment back on the version promoted there before the current one."""
     from flightdelay import release
 
     with _release_errors():
+        trailers = release.provenance(environment, approvals=record_approvals)
         move = release.rollback(Path.cwd(), environment)
-        release.apply(Path.cwd(), move, typer.echo, commit=commit, push=push)
+        release.apply(Path.cwd(), move, typer.echo, commit=commit, push=push, trailers=trailers)
 
 
 @app.command("release")
@@ -328,7 +341,14 @@ def release_command(
 
     with _release_errors():
         done = release.release(
-            Path.cwd(), settings.load(params_file), typer.echo, image=image, pin=pin, commit=commit, push=push
+            Path.cwd(),
+            settings.load(params_file),
+            typer.echo,
+            image=image,
+            pin=pin,
+            commit=commit,
+            push=push,
+            trailers=release.provenance("staging"),
         )
         if record:
             write_json(record, {"version": done.version.number, "bento_tag": done.bento_tag})
@@ -353,6 +373,36 @@ def containerize(
         typer.echo(release.pushed_digest(metadata))
     except release.ReleaseError as exc:
         _fail(str(exc))
+
+
+@app.command()
+def history(
+    environment: Annotated[str, typer.Argument(help="staging or production")] = "production",
+    *,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document, newest first")] = False,
+) -> None:
+    """What ran where: each pin of the environment from when to when, how it got there and who approved it.
+
+    Read from the git history of deploy/<environment> (fetch the whole history: a shallow clone has one commit).
+    """
+    import json
+
+    from flightdelay import deploy
+
+    try:
+        stints = deploy.stints(deploy.history(Path.cwd(), environment))
+    except deploy.DeployError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({"environment": environment, "stints": [s.as_dict() for s in stints]}, indent=2))
+        return
+    if not stints:
+        typer.echo(f"{environment}: nothing was ever pinned (git log of deploy/{environment}/kustomization.yaml)")
+        return
+    rollbacks = sum(s.change.action == "rollback" for s in stints)
+    typer.echo(f"{environment}: {len(stints)} pins, {rollbacks} of them rollbacks, newest first")
+    for stint in stints:
+        typer.echo("\n".join(stint.lines()))
 
 
 @app.command("deploy-check")

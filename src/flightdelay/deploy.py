@@ -150,11 +150,24 @@ def pin_of(document: dict[str, Any], path: str) -> Pin | None:
 
 @dataclass(frozen=True)
 class PinChange:
-    """One commit of an environment's overlay: what it pinned and how (``deploy`` or ``rollback``)."""
+    """One commit of an environment's overlay: the pin it left, how (``deploy``, ``rollback``, ``edit``), when, by whom.
+
+    ``approved_by`` and ``run`` come from the commit's trailers (``Approved-by:``, ``Run:``), which the
+    release loop writes when a workflow makes the commit (see ``release.provenance``).
+    """
 
     commit: str
     action: str
     pin: Pin | None
+    date: str = ""  # the committer date, ISO 8601: when the pin landed on the branch the controller syncs
+    approved_by: tuple[str, ...] = ()
+    run: str | None = None
+
+
+# Fields of one commit in `git log`: unit separators between fields, record separators between commits.
+_LOG_FORMAT = (
+    "%x1e%H%x1f%cI%x1f%s%x1f%(trailers:key=Approved-by,valueonly,separator=%x1d)%x1f%(trailers:key=Run,valueonly)"
+)
 
 
 def history(root: Path, environment: str) -> list[PinChange]:
@@ -167,20 +180,88 @@ def history(root: Path, environment: str) -> list[PinChange]:
 
     path = overlay(root, environment).relative_to(root).as_posix()
     listed = subprocess.run(
-        ["git", "log", "--format=%H%x00%s", "--", path], cwd=root, capture_output=True, text=True, check=False
+        ["git", "log", f"--format={_LOG_FORMAT}", "--", path], cwd=root, capture_output=True, text=True, check=False
     )
     if listed.returncode != 0:
         raise DeployError(f"git log of {path} failed: {listed.stderr.strip()}")
     changes = []
-    for line in listed.stdout.splitlines():
-        commit, _, subject = line.partition("\0")
+    for record in listed.stdout.split("\x1e")[1:]:
+        commit, date, subject, approvers, run = (field.strip() for field in record.split("\x1f"))
         shown = subprocess.run(
             ["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, text=True, check=False
         )
-        pin = pin_of(_parse(shown.stdout, f"{path}@{commit[:12]}"), f"{path}@{commit[:12]}") if shown.stdout else None
+        where = f"{path}@{commit[:12]}"
+        pin = pin_of(_parse(shown.stdout, where), where) if shown.stdout else None
         action = subject.split("(", 1)[0] if subject.startswith(("deploy(", "rollback(")) else "edit"
-        changes.append(PinChange(commit, action, pin))
+        approved = tuple(a.strip() for a in approvers.split("\x1d") if a.strip())
+        changes.append(PinChange(commit, action, pin, date, approved, run or None))
     return changes
+
+
+@dataclass(frozen=True)
+class Stint:
+    """A pin and the time it was the environment's: from its commit until the next pin (None: still running)."""
+
+    change: PinChange
+    until: str | None
+    replaced: Pin | None  # the pin it took over from (for a rollback: the version rolled back from)
+
+    def lines(self) -> list[str]:
+        """The stint for a reader: when, what, how it got there, who approved it."""
+        change, pin = self.change, self.change.pin
+        verb = {"deploy": "deployed", "rollback": "rolled back", "edit": "edited by hand"}[change.action]
+        if self.replaced is not None:
+            verb += f" from v{self.replaced.model_version}"
+        head = f"{_when(change.date)} - {_when(self.until) if self.until else 'now'}: "
+        if pin is None:
+            return [head + f"nothing pinned ({verb} in {change.commit[:12]})"]
+        image = f"{pin.image}@{pin.digest}" if pin.digest else f"{pin.image}:{pin.tag} (no digest recorded)"
+        who = f"approved by {', '.join(change.approved_by)}" if change.approved_by else "no approval recorded"
+        return [
+            head + f"{pin.model_name} v{pin.model_version}, {verb} in {change.commit[:12]}",
+            f"    bento {pin.bento_tag}, image {image}",
+            f"    built from commit {pin.git_commit[:12]}, data {pin.data_hash}",
+            f"    {who}" + (f", run {change.run}" if change.run else ""),
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.change.date,
+            "until": self.until,
+            "action": self.change.action,
+            "commit": self.change.commit,
+            "approved_by": list(self.change.approved_by),
+            "run": self.change.run,
+            "replaced_version": self.replaced.model_version if self.replaced else None,
+            "pin": self.change.pin.as_dict() if self.change.pin else None,
+        }
+
+
+def _when(date: str) -> str:
+    """An ISO 8601 commit date as UTC minutes: 2026-11-30 10:02 UTC."""
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(date).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def stints(changes: list[PinChange]) -> list[Stint]:
+    """What ran from when to when, newest first.
+
+    History starts at the first pin. An edit that left the pin as it was (replicas, say) starts no new
+    stint; one that removed the pin does: the environment ran nothing pinned from then on.
+    """
+    oldest_first: list[PinChange] = []
+    for change in reversed(changes):
+        current = oldest_first[-1].pin if oldest_first else None
+        if change.pin == current and (change.action == "edit" or not oldest_first):
+            continue
+        oldest_first.append(change)
+    found = []
+    for index, change in enumerate(oldest_first):
+        newer = oldest_first[index + 1] if index + 1 < len(oldest_first) else None
+        older = oldest_first[index - 1] if index else None
+        found.append(Stint(change, newer.date if newer else None, older.pin if older else None))
+    return found[::-1]
 
 
 def write_pin(root: Path, environment: str, pin: Pin) -> Path:

@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,8 @@ class ReleaseError(RuntimeError):
 
 
 Say = Callable[[str], None]
+Trailers = tuple[tuple[str, str], ...]  # (key, value) lines that end a pin commit's message
+_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$")  # a GitHub login
 
 
 def _now() -> str:
@@ -413,17 +416,26 @@ class Move:
     summary: str
 
 
-def apply(root: Path, move: Move, say: Say, *, commit: bool = False, push: str | None = None) -> deploy.Pin:
+def apply(
+    root: Path,
+    move: Move,
+    say: Say,
+    *,
+    commit: bool = False,
+    push: str | None = None,
+    trailers: Trailers = (),
+) -> deploy.Pin:
     """Write the pin; commit it (and push it to ``push``, a git remote); only then move the alias and record the tags.
 
     The registry follows git, never the other way round: when the push is refused for good, the alias
     stays where the pin on ``main`` says, and the next promote or rollback finds them agreeing.
+    ``trailers`` (see :func:`provenance`) end the commit message, for ``flightdelay history``.
     """
     path = deploy.write_pin(root, move.environment, move.pin)
     say(f"{move.summary}: {move.pin.describe()}")
     say(f"wrote {path.relative_to(root)}")
     if commit or push:
-        say(f"committed {commit_pin(root, move.environment, move.pin, move.action)}")
+        say(f"committed {commit_pin(root, move.environment, move.pin, move.action, trailers)}")
     if push:
         try:
             landed = git.push_rebased(root, push, "main")
@@ -437,17 +449,53 @@ def apply(root: Path, move: Move, say: Say, *, commit: bool = False, push: str |
     return move.pin
 
 
-def commit_pin(root: Path, environment: str, pin: deploy.Pin, action: str = "deploy") -> str:
+def commit_pin(root: Path, environment: str, pin: deploy.Pin, action: str = "deploy", trailers: Trailers = ()) -> str:
     """Commit the environment's overlay alone (deployment is a commit); return "<hash>: <message>"."""
     path = str(deploy.overlay(root, environment).relative_to(root))
-    message = f"{action}({environment}): {pin.model_name} v{pin.model_version} ({pin.bento_tag})"
+    subject = f"{action}({environment}): {pin.model_name} v{pin.model_version} ({pin.bento_tag})"
+    message = subject + ("\n\n" + "\n".join(f"{key}: {value}" for key, value in trailers) if trailers else "")
     try:
         git.git(root, "add", path)
         git.git(root, "commit", "-m", message, "--", path)
         head = git.rev_parse(root, "HEAD")
     except git.GitError as exc:
         raise ReleaseError(str(exc)) from exc
-    return f"{head[:12]}: {message}"
+    return f"{head[:12]}: {subject}"
+
+
+def provenance(environment: str, *, approvals: bool = False) -> Trailers:
+    """The trailers of a pin commit made by a workflow: its run, and who approved the environment for it.
+
+    Actions sets ``GITHUB_SERVER_URL``, ``GITHUB_REPOSITORY`` and ``GITHUB_RUN_ID``; outside a workflow
+    there is no run to name. With ``approvals``, the run's approvals of ``environment`` (the required
+    reviewers' decisions) are read from GitHub's API, and a run nobody approved is refused: the trail
+    must not say "no approval" for a deployment that needed one.
+    """
+    server, repository, run_id = (
+        os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    found: list[tuple[str, str]] = []
+    if approvals:
+        if not (repository and run_id):
+            raise ReleaseError("--record-approvals needs GITHUB_REPOSITORY and GITHUB_RUN_ID (a workflow run)")
+        from flightdelay.io import github
+
+        try:
+            logins = github.Client.from_environment().approvals(int(run_id), environment)
+        except (github.GitHubError, ValueError) as exc:
+            raise ReleaseError(f"could not read who approved run {run_id} for {environment}: {exc}") from exc
+        odd = [login for login in logins if not _LOGIN.match(login)]
+        if odd:
+            raise ReleaseError(f"the API named approvers that are not GitHub logins: {odd!r}")
+        if not logins:
+            raise ReleaseError(
+                f"nobody approved run {run_id} for {environment}: give the environment required reviewers "
+                "(Settings -> Environments), or drop --record-approvals"
+            )
+        found += [("Approved-by", login) for login in logins]
+    if server and repository and run_id:
+        found.append(("Run", f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"))
+    return tuple(found)
 
 
 def smoke_built(version: registry.Version, bento_tag: str, say: Say) -> str:
@@ -476,6 +524,7 @@ def release(
     pin: bool = True,
     commit: bool = False,
     push: str | None = None,
+    trailers: Trailers = (),
 ) -> Released:
     """The local chain: register, package, serve the built Bento on loopback, smoke-test it, pin staging.
 
@@ -487,7 +536,7 @@ def release(
     staged = None
     if pin:
         move = promote(root, "staging", version_number=version.number, bento_tag=tag, image=image)
-        staged = apply(root, move, say, commit=commit, push=push)
+        staged = apply(root, move, say, commit=commit, push=push, trailers=trailers)
     return Released(registry.get(version.number), tag, staged)
 
 

@@ -23,7 +23,7 @@ from flightdelay import deploy, registry
 from tests.act import REPOSITORY, Act, Run
 from tests.conftest import ROOT
 from tests.e2e.conftest import Project, clone, clone_template, environment, origin_log, push_to_origin
-from tests.fake_github import serve
+from tests.fake_github import TOKEN, State, serve
 
 pytestmark = pytest.mark.slow
 
@@ -77,14 +77,21 @@ def published_template(tmp: Path) -> tuple[Project, Path]:
     return project, push_to_origin(project, tmp, "the DVC remote")
 
 
-def refusals(act: Act, project: Project, origin: Path, variables: dict[str, str]) -> None:
+def approved(act: Act, github: State, workflow: str, run_id: int, reviewer: str, *, variables: dict[str, str]) -> Run:
+    """Run a production workflow that ``reviewer`` approved (GitHub's review history of the run says so)."""
+    github.approve(run_id, "production", reviewer)
+    token = {"GITHUB_TOKEN": TOKEN}
+    return act.run("workflow_dispatch", workflow, dispatch_event(), run_id=run_id, variables=variables, secrets=token)
+
+
+def refusals(act: Act, github: State, project: Project, origin: Path, variables: dict[str, str]) -> None:
     """A push that origin refuses leaves the alias alone; a dispatch from another branch runs nothing."""
     # 6. When the push is refused for good, the alias stays where main's pin says.
     hook = origin / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
     hook.chmod(0o755)
     before = origin_log(origin)
-    refused = act.run("workflow_dispatch", "promote.yml", dispatch_event(), variables=variables)
+    refused = approved(act, github, "promote.yml", 16, "carol", variables=variables)
     assert refused.returncode != 0
     assert "the pin did not reach origin/main, so the registry was left as it was" in refused.output
     assert origin_log(origin) == before
@@ -103,7 +110,7 @@ def refusals(act: Act, project: Project, origin: Path, variables: dict[str, str]
 def test_release_promote_release_promote_rollback_with_main_moving_between_runs(tmp_path: Path, tracking: str) -> None:
     project, origin = published_template(tmp_path)
     variables = {"MLFLOW_TRACKING_URI": tracking, "CONTAINERIZE": "false"}
-    with serve() as (api, _):
+    with serve() as (api, github):
         act = Act.prepare(project.path, tmp_path, api)
 
         # 1. A merge to main: reproduce, gate, model tests, register, build, smoke, pin staging, push.
@@ -123,7 +130,7 @@ def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
         other.git("add", "NOTES.md")
         other.git("commit", "--quiet", "-m", "a change merged meanwhile")
         other.git("push", "--quiet", "origin", "HEAD:main")
-        ok(act.run("workflow_dispatch", "promote.yml", dispatch_event(), variables=variables))
+        ok(approved(act, github, "promote.yml", 11, "alice", variables=variables))
         assert origin_log(origin)[:2] == [
             subjects[0].replace("deploy(staging)", "deploy(production)"),
             "a change merged meanwhile",
@@ -139,17 +146,32 @@ def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
         sync(project)
 
         # 4. Production takes it; 5. a rollback puts v1 back, pin and alias together.
-        ok(act.run("workflow_dispatch", "promote.yml", dispatch_event(), variables=variables))
+        ok(approved(act, github, "promote.yml", 12, "bob", variables=variables))
         assert aliases()["production"] == "2"
         sync(project)
-        ok(act.run("workflow_dispatch", "rollback.yml", dispatch_event(), variables=variables))
+        ok(approved(act, github, "rollback.yml", 13, "alice", variables=variables))
         assert origin_log(origin)[0].startswith("rollback(production): flight-delay v1 ")
         assert aliases()["production"] == "1"
         sync(project)
         production = deploy.read_pin(project.path, "production")
         assert production is not None and production.model_version == "1"
 
-        refusals(act, project, origin, variables)
+        # The record of what ran where, from the git history the workflows pushed.
+        told = project.cli("history", "production").stdout
+        assert told.startswith("production: 3 pins, 1 of them rollbacks, newest first\n"), told
+        runs = "https://github.com/acme/flightdelay/actions/runs"
+        assert [line.split(": ", 1)[1].split(", ")[0] for line in told.splitlines()[1:] if " - " in line] == [
+            "flight-delay v1",
+            "flight-delay v2",
+            "flight-delay v1",
+        ], told
+        assert f"approved by alice, run {runs}/13" in told and f"approved by bob, run {runs}/12" in told, told
+        assert "rolled back from v2 in" in told and f"approved by alice, run {runs}/11" in told, told
+        staging = project.cli("history", "staging").stdout
+        assert staging.startswith("staging: 2 pins, 0 of them rollbacks"), staging
+        assert "no approval recorded" in staging, staging
+
+        refusals(act, github, project, origin, variables)
 
 
 def test_pin_pushes_are_serialised_and_go_to_the_runners_origin() -> None:

@@ -103,6 +103,21 @@ class Client:
         )
         return "created", int(created["id"])
 
+    def approvals(self, run_id: int, environment: str) -> list[str]:
+        """Who approved workflow run ``run_id`` for ``environment``: the logins in its review history.
+
+        Needs ``actions: read`` for the job's token. A rejection ends the run before the job starts, so only
+        approvals are kept.
+        """
+        reviews, _ = self.request("GET", f"{self.api_url}/repos/{self.repository}/actions/runs/{run_id}/approvals")
+        logins = []
+        for review in reviews or []:
+            environments = {str(e.get("name")) for e in review.get("environments") or []}
+            login = (review.get("user") or {}).get("login")
+            if review.get("state") == "approved" and environment in environments and login and login not in logins:
+                logins.append(str(login))
+        return logins
+
     def _pages(self, url: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         next_url: str | None = url
