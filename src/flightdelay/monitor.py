@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flightdelay import serving
+from flightdelay import serving, variants
 from flightdelay.core import metrics as scoring
 from flightdelay.core.drift import Drift, column_drift, compared, frame_drift
 from flightdelay.interface import SampleError, parse_period, period_label
@@ -77,6 +77,7 @@ class Result:
     performance: dict[str, Any] | None
     decay: bool
     rules: Monitor
+    shadow: variants.ShadowComparison | None = None  # when the log holds a shadow's answers
 
     @property
     def retrain(self) -> bool:
@@ -160,7 +161,11 @@ class Result:
             "retrain when the data drifts, the predictions drift or the model decays; "
             "a window that fails the data checks is reported, not trained on",
         )
-        return [retrain, data, prediction, self.quality_verdict(), self.decay_verdict()]
+        every = [retrain, data, prediction, self.quality_verdict(), self.decay_verdict()]
+        if self.shadow is not None:
+            shadow = self.shadow
+            every.append(Verdict("Shadow", shadow.verdict, shadow.flagged, shadow.observed(), shadow.rule()))
+        return every
 
     def quality_verdict(self) -> Verdict:
         """Whether the window passes the checks made where it was read, and which rule they apply."""
@@ -274,6 +279,7 @@ class Result:
             "prediction": _finite(self.prediction.as_dict()),
             "quality": self.quality,
             "performance": self.performance,
+            "shadow": self.shadow.summary() if self.shadow else None,
         }
 
 
@@ -361,6 +367,8 @@ def read_log(path: Path) -> tuple[pd.DataFrame, int]:
                 continue
             try:
                 record = json.loads(line)
+                if record.get("variant") == variants.SHADOW:
+                    continue  # the shadow's answers to production's requests: compared in variants, not here
                 records.append(
                     {
                         "time": float(record["time"]),
@@ -521,4 +529,16 @@ def run(
     window = month_window(root, params, month) if month else log_window(root, params, log, labels)  # type: ignore[arg-type]
     base = reference(root, params)
     baseline = json.loads((root / params.paths.metrics).read_text())
-    return compare(base, window, params, baseline), base, window
+    result = compare(base, window, params, baseline)
+    if log is not None:
+        result.shadow = shadow_of(log, labels, params, len(window.features))
+    return result, base, window
+
+
+def shadow_of(log: Path, labels: Path | None, params: Params, rows: int) -> variants.ShadowComparison | None:
+    """The shadow against production on the log's paired requests; None when no shadow answered."""
+    pairs = variants.read_pairs(log)
+    if pairs.empty:
+        return None
+    joined = join_labels(pairs["request_id"], read_labels(labels), params.label) if labels else None
+    return variants.compare_shadow(pairs, rows, joined, params.monitor)

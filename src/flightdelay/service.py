@@ -2,7 +2,9 @@
 
 ``FlightDelay`` validates a request, scores it in its own worker (``serving.Predictor``: the pipeline's
 feature code on column arrays, the fitted trees through ``core.scoring``, about a millisecond for a
-flight), answers, and logs the prediction from a background thread.
+flight), answers, and logs the prediction from a background thread. With ``FLIGHTDELAY_SHADOW_URL``
+set, it then copies the request to that shadow service and logs the shadow's answers beside its own
+(``flightdelay.shadow``); the shadow never delays or changes an answer.
 
 Every error response has one shape (``serving.error_body``) that names each field as the caller sent it;
 a 4xx logs one line, a 5xx its traceback.
@@ -40,6 +42,7 @@ from flightdelay.serving import (
     log_line,
     score_each,
 )
+from flightdelay.shadow import Mirror, ShadowSettings
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +86,12 @@ UNKNOWN = bentoml.metrics.Counter(
 DROPPED = bentoml.metrics.Counter(
     name="flightdelay_prediction_log_dropped",
     documentation="Prediction log records dropped because the sink was full or unavailable",
+)
+
+SHADOW = bentoml.metrics.Counter(
+    name="flightdelay_shadow_requests",
+    documentation="Requests copied to the shadow service, by outcome (answered, failed, timeout, skipped)",
+    labelnames=["outcome"],
 )
 
 PROBABILITY = bentoml.metrics.Histogram(
@@ -216,6 +225,14 @@ class FlightDelay:
         self.bento_tag = f"{context.bento_name}:{context.bento_version}" if built else None
         sink = Path(os.environ.get("FLIGHTDELAY_PREDICTION_LOG", "logs/predictions.jsonl"))
         self.log = PredictionLog(sink, on_drop=DROPPED.inc)
+        shadow = ShadowSettings.from_environment()
+        self.mirror = Mirror(shadow, self.log.write, lambda o: SHADOW.labels(outcome=o).inc()) if shadow else None
+
+    @bentoml.on_shutdown
+    async def _close_shadow(self) -> None:
+        """Let the copies in flight finish (they log into the prediction log, flushed next: hooks run by name)."""
+        if self.mirror is not None:
+            await self.mirror.close()
 
     @bentoml.on_shutdown
     def _flush_log(self) -> None:
@@ -241,9 +258,10 @@ class FlightDelay:
             raise bentoml.exceptions.InternalServerError(f"the model could not score {which}; see the server log")
         scores = [p for p in proba if p is not None]
         now = time.time()
-        ids = os.urandom(16 * len(flights)).hex()  # as uuid4().hex, without an object per flight
+        hexed = os.urandom(16 * len(flights)).hex()  # as uuid4().hex, without an object per flight
+        ids = [hexed[32 * i : 32 * (i + 1)] for i in range(len(flights))]
         answers = []
-        for i, (flight, p) in enumerate(zip(flights, scores, strict=True)):
+        for flight, p, request_id in zip(flights, scores, ids, strict=True):
             PROBABILITY.observe(p)
             output: dict[str, Any] = {
                 "delay_probability": p,
@@ -252,10 +270,12 @@ class FlightDelay:
                 "model": self.model_name,
                 "model_version": self.model_version,
                 "bento_tag": self.bento_tag,
-                "request_id": ids[32 * i : 32 * (i + 1)],
+                "request_id": request_id,
             }
-            self.log.write({"time": now, "request_id": output["request_id"], "input": flight, "output": output})
+            self.log.write({"time": now, "request_id": request_id, "input": flight, "output": output})
             answers.append(Prediction.model_construct(**output))  # the values are ours: already valid
+        if self.mirror is not None:
+            self.mirror.send(flights, ids, now)  # a task on this event loop: the answer does not wait for it
         return answers
 
     @bentoml.api

@@ -107,6 +107,9 @@ class Monitor(_Frozen):
     prediction_psi: Annotated[float, Field(gt=0)]
     max_auc_drop: Annotated[float, Field(ge=0)]
     min_labels: Annotated[int, Field(ge=1)]
+    # Shadow against production (flightdelay.variants). Defaults, so a project's older params.yaml still loads.
+    shadow_max_disagreement: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    min_pairs: Annotated[int, Field(ge=1)] = 200
 
 
 class Params(_Frozen):

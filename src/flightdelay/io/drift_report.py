@@ -24,6 +24,7 @@ from flightdelay.io.files import atomic_path
 
 if TYPE_CHECKING:
     from flightdelay.monitor import Result, Window
+    from flightdelay.variants import ShadowComparison
 
 MARKER = "<!-- flightdelay-monitor -->"
 PLOTTED_FEATURES = 6
@@ -205,7 +206,32 @@ def digest(result: Result) -> str:
     lines += ["", "### Live metrics", "", f"{result.decay_verdict().line()}.", ""]
     if live := _live_rows(result):
         lines += _md_table(LIVE_HEADER, live)
+    if result.shadow is not None:
+        lines += ["", "### Shadow against production", "", *_shadow_lines(result.shadow)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _shadow_lines(shadow: ShadowComparison) -> list[str]:
+    versions = shadow.versions
+    lines = [
+        f"**{shadow.verdict}**: production ({_md(versions['production'])}) and the shadow "
+        f"({_md(versions['shadow'])}) on the same requests.",
+        "",
+    ]
+    rows = [
+        ["requests answered by both", f"{shadow.pairs:,} of {shadow.production_rows:,}"],
+        [
+            "decisions that differ",
+            f"{shadow.disagreement:.2%} (95% CI {shadow.interval[0]:.2%} to {shadow.interval[1]:.2%})",
+        ],
+        [
+            "probability difference, mean / p95 / max",
+            " / ".join(f"{shadow.differences[k]:.4f}" for k in ("mean_abs", "p95_abs", "max_abs")),
+        ],
+    ]
+    for variant, metrics in (shadow.live or {}).items():
+        rows.append([f"live ROC AUC / log loss, {variant}", f"{metrics['roc_auc']:.4f} / {metrics['log_loss']:.4f}"])
+    return [*lines, *_md_table(["", "value"], rows), "", f"The rule: {shadow.rule()}."]
 
 
 def write(out: Path, result: Result, base: Window, window: Window) -> dict[str, Path]:

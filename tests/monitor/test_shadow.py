@@ -1,0 +1,148 @@
+"""Shadow against production on real requests (October 2013 scored by the pipeline's model), with planted shadows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flightdelay import monitor, serving, settings, variants
+from flightdelay.io import drift_report, dvc
+from flightdelay.io.files import read_parquet
+from flightdelay.problem import schemas
+from tests.conftest import ROOT
+
+ROWS = 2000
+
+
+@dataclass(frozen=True)
+class Live:
+    requests: list[dict[str, object]]
+    ids: list[str]
+    proba: np.ndarray  # production's answers
+    threshold: float
+    labels: np.ndarray  # 1 = delayed, as the pipeline labels October
+    arrivals: pd.DataFrame  # request_id, arr_delay: the late labels
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, params: settings.Params) -> Live:
+    flights = read_parquet(ROOT / params.paths.joined)
+    october = flights[flights["month"] == 10].sample(ROWS, random_state=5)
+    requests = [
+        {
+            k: (None if isinstance(v, float) and np.isnan(v) else (v.item() if hasattr(v, "item") else v))
+            for k, v in r.items()
+        }
+        for r in october[list(schemas.REQUEST_COLUMNS)].to_dict(orient="records")
+    ]
+    bundle = tmp_path_factory.mktemp("bundle")
+    model = dvc.verify_output(ROOT, "train", params.paths.model)
+    serving.write_bundle(bundle, model, ROOT / params.paths.raw, ROOT / params.paths.metrics, {})
+    predictor = serving.Predictor.load(bundle)
+    proba, _ = predictor.predict(requests)
+    ids = [uuid.uuid4().hex for _ in requests]
+    delay = october["arr_delay"].to_numpy()
+    labels = (np.isnan(delay) | (delay >= params.label.delay_minutes)).astype(int)
+    arrivals = pd.DataFrame({"request_id": ids, "arr_delay": delay})
+    return Live(requests, ids, np.asarray(proba, dtype=float), predictor.threshold, labels, arrivals)
+
+
+def write_log(path: Path, live: Live, shadow: np.ndarray | None) -> Path:
+    """Production's records, each followed by the shadow's answer to the same request (as the service logs them)."""
+    lines = []
+    for i, (request_id, request) in enumerate(zip(live.ids, live.requests, strict=True)):
+        for variant, proba, version in (("production", live.proba, "3"), ("shadow", shadow, "4")):
+            if proba is None:
+                continue
+            p = float(proba[i])
+            output = {"delay_probability": p, "delayed": p >= live.threshold, "threshold": live.threshold}
+            record = {"time": 1381000000 + i, "request_id": request_id, "input": request, "output": output}
+            record["output"] |= {"model_version": version, "request_id": request_id}
+            if variant == "shadow":
+                record["variant"] = "shadow"
+            lines.append(json.dumps(record) + "\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def flip(live: Live, share: float, seed: int) -> np.ndarray:
+    """Production's answers with ``share`` of the decisions reversed: probabilities mirrored across the threshold."""
+    shadow = live.proba.copy()
+    chosen = np.random.default_rng(seed).choice(ROWS, int(share * ROWS), replace=False)
+    shadow[chosen] = np.clip(2 * live.threshold - shadow[chosen], 0.0, 1.0)
+    same = (shadow[chosen] >= live.threshold) == (live.proba[chosen] >= live.threshold)
+    shadow[chosen[same]] = np.where(live.proba[chosen[same]] >= live.threshold, 0.0, 1.0)  # exactly at the threshold
+    return shadow
+
+
+def test_a_shadow_that_decides_differently_on_a_tenth_of_requests_is_flagged(
+    live: Live, params: settings.Params, tmp_path: Path
+) -> None:
+    log = write_log(tmp_path / "predictions.jsonl", live, flip(live, 0.10, seed=1))
+    result, _, window = monitor.run(ROOT, params, log=log)
+    assert len(window.features) == ROWS  # the shadow's records are not production's rows
+    shadow = result.shadow
+    assert shadow is not None
+    assert (shadow.pairs, shadow.production_rows) == (ROWS, ROWS)
+    assert shadow.disagreement == pytest.approx(0.10)
+    low, high = shadow.interval
+    assert low < 0.10 < high and high - low < 0.03
+    assert shadow.flagged and shadow.verdict == "review the shadow before promoting"
+    assert shadow.versions == {"production": "3", "shadow": "4"}
+    text = drift_report.digest(result)
+    assert "### Shadow against production" in text
+    assert "**review the shadow before promoting**: production (3) and the shadow (4)" in text
+    assert "| decisions that differ | 10.00% (95% CI " in text
+    assert "- **Shadow: review the shadow before promoting** — 2,000 of 2,000 requests answered by both" in text
+
+
+def test_a_shadow_that_agrees_is_not_flagged(live: Live, params: settings.Params, tmp_path: Path) -> None:
+    noise = np.random.default_rng(2).normal(0, 0.002, ROWS)  # another build of the same model, nearly
+    log = write_log(tmp_path / "predictions.jsonl", live, np.clip(live.proba + noise, 0, 1))
+    shadow = monitor.run(ROOT, params, log=log)[0].shadow
+    assert shadow is not None
+    assert shadow.disagreement < 0.02 and not shadow.flagged
+    assert shadow.verdict == "the shadow agrees with production"
+    assert shadow.differences["mean_abs"] == pytest.approx(0.0016, abs=0.0004)
+
+
+def test_with_labels_the_better_variant_is_promoted(live: Live, params: settings.Params, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    live.arrivals.to_csv(labels, index=False)
+    sharper = 0.7 * live.proba + 0.3 * live.labels  # a shadow that knows more than production
+    log = write_log(tmp_path / "better.jsonl", live, sharper)
+    shadow = monitor.run(ROOT, params, log=log, labels=labels)[0].shadow
+    assert shadow is not None and shadow.live is not None and shadow.labelled == ROWS
+    assert shadow.live["shadow"]["roc_auc"] > shadow.live["production"]["roc_auc"]
+    assert shadow.verdict == "promote the shadow"
+    shuffled = np.random.default_rng(3).permutation(live.proba)  # a shadow that knows nothing
+    log = write_log(tmp_path / "worse.jsonl", live, shuffled)
+    shadow = monitor.run(ROOT, params, log=log, labels=labels)[0].shadow
+    assert shadow is not None and shadow.live is not None
+    assert shadow.live["shadow"]["roc_auc"] == pytest.approx(0.5, abs=0.05)
+    assert shadow.verdict == "keep production" and shadow.flagged
+
+
+def test_too_few_pairs_give_no_verdict_and_a_log_without_a_shadow_gives_none(
+    live: Live, params: settings.Params, tmp_path: Path
+) -> None:
+    log = write_log(tmp_path / "predictions.jsonl", live, live.proba)
+    pairs = variants.read_pairs(log).head(150)
+    shadow = variants.compare_shadow(pairs, ROWS, None, params.monitor)
+    assert shadow.verdict == "not enough paired requests yet (150 < 200, monitor.min_pairs)"
+    assert not shadow.flagged
+    assert monitor.run(ROOT, params, log=write_log(tmp_path / "alone.jsonl", live, None))[0].shadow is None
+
+
+def test_the_wilson_interval() -> None:
+    assert variants.wilson(0, 0) == (0.0, 1.0)
+    low, high = variants.wilson(0, 100)
+    assert low == 0.0 and high == pytest.approx(0.0370, abs=1e-4)
+    low, high = variants.wilson(10, 100)  # the textbook example: 0.0552 to 0.1744
+    assert (low, high) == (pytest.approx(0.0552, abs=1e-4), pytest.approx(0.1744, abs=1e-4))
