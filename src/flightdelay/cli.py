@@ -425,6 +425,23 @@ def deploy_check() -> None:
         failed = failed or bool(problems)
         state = pin.describe() if pin else "no release yet"
         typer.echo(f"{environment}: {len(manifests)} manifests valid; {state}" if not problems else "")
+    # Every strategy the production overlay could choose, rendered and validated as if it did.
+    production = Path.cwd() / "deploy" / "production"
+    try:
+        chosen = deploy.strategy_of(production)
+    except deploy.DeployError as exc:
+        typer.echo(f"production: {exc}", err=True)
+        chosen, failed = None, True
+    for strategy in deploy.strategies(Path.cwd()) if chosen else []:
+        try:
+            problems = deploy.validate(deploy.render(production, strategy=strategy))
+        except deploy.DeployError as exc:
+            problems = [str(exc)]
+        for problem in problems:
+            typer.echo(f"production with strategy {strategy}: {problem}", err=True)
+        failed = failed or bool(problems)
+        mark = " (chosen)" if strategy == chosen else ""
+        typer.echo(f"production with strategy {strategy}{mark}: valid" if not problems else "")
     monitoring = deploy.monitoring_problems(Path.cwd())
     for problem in monitoring:
         typer.echo(f"monitoring: {problem}", err=True)

@@ -297,20 +297,39 @@ def _documents(path: Path) -> list[dict[str, Any]]:
         raise DeployError(f"{path}: not readable YAML: {exc}") from exc
 
 
-def render(directory: Path) -> list[dict[str, Any]]:
+def strategies(root: Path) -> list[str]:
+    """The deployment strategies an overlay can choose: the directories under ``deploy/strategies``."""
+    found = (root / "deploy" / "strategies").glob("*/kustomization.yaml")
+    return sorted(path.parent.name for path in found)
+
+
+def strategy_of(directory: Path) -> str | None:
+    """The strategy an overlay lists among its resources (``../strategies/<name>``); None when it lists none."""
+    kustomization = _load(directory / "kustomization.yaml")
+    chosen = [e for e in kustomization.get("resources") or [] if _is_strategy(directory, e)]
+    if len(chosen) > 1:
+        raise DeployError(f"{directory}/kustomization.yaml lists {len(chosen)} strategies {chosen}: choose one")
+    return (directory / chosen[0]).resolve().name if chosen else None
+
+
+def _is_strategy(directory: Path, entry: str) -> bool:
+    return (directory / entry).resolve().parent.name == "strategies"
+
+
+def render(directory: Path, *, strategy: str | None = None) -> list[dict[str, Any]]:
     """The manifests ``kustomize build <directory>`` produces for this template's overlays.
 
     Only what the overlays use is implemented (resources, namespace, replicas, images,
     commonAnnotations); anything else is an error, not silently ignored. CI also runs the real
-    ``kubectl kustomize`` where it is installed.
+    ``kubectl kustomize`` where it is installed. ``strategy`` renders the overlay as if it listed
+    ``../strategies/<strategy>`` instead of the strategy it lists.
     """
     kustomization = _load(directory / "kustomization.yaml")
     unsupported = set(kustomization) - _SUPPORTED
     if unsupported:
         raise DeployError(f"{directory}/kustomization.yaml uses {sorted(unsupported)}, which render() does not support")
     manifests: list[dict[str, Any]] = []
-    for entry in kustomization.get("resources") or []:
-        target = directory / entry
+    for target in _resources(directory, kustomization, strategy):
         manifests.extend(render(target) if target.is_dir() else _documents(target))
     for manifest in manifests:
         if "namespace" in kustomization:
@@ -338,16 +357,30 @@ def render(directory: Path) -> list[dict[str, Any]]:
     return manifests
 
 
+def _resources(directory: Path, kustomization: dict[str, Any], strategy: str | None) -> list[Path]:
+    resources = list(kustomization.get("resources") or [])
+    if strategy is not None:
+        listed = [e for e in resources if _is_strategy(directory, e)]
+        if not listed:
+            raise DeployError(f"{directory}/kustomization.yaml lists no strategy to replace with {strategy!r}")
+        resources = [f"../strategies/{strategy}" if e in listed else e for e in resources]
+    missing = [e for e in resources if not (directory / e).exists()]
+    if missing:
+        raise DeployError(f"{directory}/kustomization.yaml: resources {missing} do not exist")
+    return [directory / e for e in resources]
+
+
 def _containers(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     pod = manifest.get("spec", {}).get("template", {}).get("spec", {})
     return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
 
 def validate(manifests: list[dict[str, Any]], kubernetes_version: str = "1.31.0") -> list[str]:
-    """The first problem of each manifest: core kinds against the Kubernetes schemas (strict), CRDs by shape."""
+    """The first problem of each manifest: core kinds against the Kubernetes schemas (strict), CRDs by shape
+    and by what they refer to (:func:`rollout_problems`)."""
     import kubernetes_validate
 
-    problems = []
+    problems = rollout_problems(manifests)
     for manifest in manifests:
         name = f"{manifest.get('kind')}/{manifest.get('metadata', {}).get('name')}"
         if str(manifest.get("apiVersion", "")).startswith("argoproj.io/"):
@@ -360,6 +393,49 @@ def validate(manifests: list[dict[str, Any]], kubernetes_version: str = "1.31.0"
             problems.append(f"{name}: {exc.message} at {'.'.join(str(p) for p in exc.path)}")
         except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
             problems.append(f"{name}: {exc}")
+    return problems
+
+
+def rollout_problems(manifests: list[dict[str, Any]]) -> list[str]:
+    """What an Argo Rollout refers to must be there: its Deployment, its Services, its analysis templates and
+    each template argument without a value; and it runs exactly one strategy."""
+    names: dict[str, set[str]] = {}
+    for manifest in manifests:
+        names.setdefault(str(manifest.get("kind")), set()).add(str(manifest.get("metadata", {}).get("name")))
+    templates = {
+        str(m["metadata"]["name"]): m.get("spec", {})
+        for m in manifests
+        if m.get("kind") == "AnalysisTemplate" and isinstance(m.get("metadata"), dict)
+    }
+    problems = []
+    for rollout in (m for m in manifests if m.get("kind") == "Rollout"):
+        where = f"Rollout/{rollout.get('metadata', {}).get('name')}"
+        spec = rollout.get("spec") or {}
+        workload = (spec.get("workloadRef") or {}).get("name")
+        if workload and workload not in names.get("Deployment", set()):
+            problems.append(f"{where}: workloadRef names Deployment {workload}, which is not in the overlay")
+        strategy = spec.get("strategy") or {}
+        kinds = [k for k in ("canary", "blueGreen") if k in strategy]
+        if len(kinds) != 1:
+            problems.append(f"{where}: needs exactly one of strategy.canary and strategy.blueGreen, has {kinds}")
+            continue
+        chosen = strategy[kinds[0]]
+        analyses = [step["analysis"] for step in chosen.get("steps") or [] if "analysis" in step]
+        analyses += [chosen[k] for k in ("prePromotionAnalysis", "postPromotionAnalysis", "analysis") if k in chosen]
+        for key in ("activeService", "previewService", "canaryService", "stableService"):
+            service = chosen.get(key)
+            if service and service not in names.get("Service", set()):
+                problems.append(f"{where}: {key} {service} is not a Service in the overlay")
+        for analysis in analyses:
+            given = {arg["name"] for arg in analysis.get("args") or []}
+            for reference in analysis.get("templates") or []:
+                template = templates.get(reference.get("templateName"))
+                if template is None:
+                    problems.append(f"{where}: analysis template {reference.get('templateName')} is not in the overlay")
+                    continue
+                needed = {a["name"] for a in template.get("args") or [] if "value" not in a and "valueFrom" not in a}
+                if needed - given:
+                    problems.append(f"{where}: {reference['templateName']} needs args {sorted(needed - given)}")
     return problems
 
 
@@ -440,7 +516,7 @@ def monitoring_problems(root: Path) -> list[str]:
         if not (directory / listed).is_file():
             problems.append(f"prometheus.yml: rule file {listed} does not exist")
     for name, query in _canary_queries(root):
-        problems += promql_problems(query, f"analysis-template.yaml {name}")
+        problems += promql_problems(query, f"analysis template {name}")
     return problems
 
 
@@ -460,12 +536,18 @@ def base_image_problems(root: Path) -> list[str]:
 
 
 def _canary_queries(root: Path) -> list[tuple[str, str]]:
-    """The production canary's analysis queries, by metric name; none without the Argo Rollouts files."""
-    analysis = root / "deploy" / "production" / "analysis-template.yaml"
-    if not analysis.is_file():
-        return []
-    metrics = yaml.safe_load(analysis.read_text())["spec"]["metrics"]
-    return [(str(m.get("name")), m.get("provider", {}).get("prometheus", {}).get("query", "")) for m in metrics]
+    """The Prometheus queries of every strategy's analysis templates, by metric name."""
+    queries = []
+    for strategy in strategies(root):
+        for path in sorted((root / "deploy" / "strategies" / strategy).glob("*.yaml")):
+            for document in _documents(path):
+                if document.get("kind") != "AnalysisTemplate":
+                    continue
+                for metric in document.get("spec", {}).get("metrics") or []:
+                    query = metric.get("provider", {}).get("prometheus", {}).get("query")
+                    if query:
+                        queries.append((f"{strategy}: {metric.get('name')}", str(query)))
+    return queries
 
 
 def alert_series(root: Path) -> set[str]:

@@ -78,6 +78,7 @@ class Result:
     decay: bool
     rules: Monitor
     shadow: variants.ShadowComparison | None = None  # when the log holds a shadow's answers
+    ab: variants.ABComparison | None = None  # when the log holds an A/B test's answers
 
     @property
     def retrain(self) -> bool:
@@ -165,6 +166,9 @@ class Result:
         if self.shadow is not None:
             shadow = self.shadow
             every.append(Verdict("Shadow", shadow.verdict, shadow.flagged, shadow.observed(), shadow.rule()))
+        if self.ab is not None:
+            test = self.ab
+            every.append(Verdict("A/B test", test.verdict, test.flagged, test.observed(), test.rule()))
         return every
 
     def quality_verdict(self) -> Verdict:
@@ -280,6 +284,7 @@ class Result:
             "quality": self.quality,
             "performance": self.performance,
             "shadow": self.shadow.summary() if self.shadow else None,
+            "ab": self.ab.summary() if self.ab else None,
         }
 
 
@@ -531,14 +536,25 @@ def run(
     baseline = json.loads((root / params.paths.metrics).read_text())
     result = compare(base, window, params, baseline)
     if log is not None:
-        result.shadow = shadow_of(log, labels, params, len(window.features))
+        arrived = read_labels(labels) if labels else None
+        result.shadow = shadow_of(log, arrived, params, len(window.features))
+        result.ab = ab_of(log, arrived, params)
     return result, base, window
 
 
-def shadow_of(log: Path, labels: Path | None, params: Params, rows: int) -> variants.ShadowComparison | None:
+def ab_of(log: Path, arrived: pd.Series | None, params: Params) -> variants.ABComparison | None:
+    """The A/B test's variants, each on its own share of the log's requests; None when no test ran."""
+    answers = variants.read_ab(log)
+    if answers.empty:
+        return None
+    joined = join_labels(answers["request_id"], arrived, params.label) if arrived is not None else None
+    return variants.compare_ab(answers, joined, params.monitor)
+
+
+def shadow_of(log: Path, arrived: pd.Series | None, params: Params, rows: int) -> variants.ShadowComparison | None:
     """The shadow against production on the log's paired requests; None when no shadow answered."""
     pairs = variants.read_pairs(log)
     if pairs.empty:
         return None
-    joined = join_labels(pairs["request_id"], read_labels(labels), params.label) if labels else None
+    joined = join_labels(pairs["request_id"], arrived, params.label) if arrived is not None else None
     return variants.compare_shadow(pairs, rows, joined, params.monitor)

@@ -4,7 +4,9 @@
 feature code on column arrays, the fitted trees through ``core.scoring``, about a millisecond for a
 flight), answers, and logs the prediction from a background thread. With ``FLIGHTDELAY_SHADOW_URL``
 set, it then copies the request to that shadow service and logs the shadow's answers beside its own
-(``flightdelay.shadow``); the shadow never delays or changes an answer.
+(``flightdelay.shadow``); the shadow never delays or changes an answer. With ``FLIGHTDELAY_AB_URL`` and
+``FLIGHTDELAY_AB_SHARE`` set, it is variant A of an A/B test, and that share of requests is answered by
+variant B (``flightdelay.ab``).
 
 Every error response has one shape (``serving.error_body``) that names each field as the caller sent it;
 a 4xx logs one line, a 5xx its traceback.
@@ -32,6 +34,8 @@ from pydantic import BaseModel, Field
 # fight the API process and each other for the cores. libgomp reads this once, when scikit-learn loads it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from flightdelay import ab
+from flightdelay.ab import ABSettings, Challenger
 from flightdelay.problem import PROBLEM
 from flightdelay.serving import (
     PredictionLog,
@@ -67,6 +71,9 @@ class Prediction(BaseModel):
     model_version: str
     bento_tag: str | None
     request_id: str
+    variant: str | None = Field(
+        default=None, description="the A/B test's variant that answered, a or b; null outside one"
+    )
 
 
 def _model_tag() -> str:
@@ -88,6 +95,11 @@ DROPPED = bentoml.metrics.Counter(
     documentation="Prediction log records dropped because the sink was full or unavailable",
 )
 
+AB = bentoml.metrics.Counter(
+    name="flightdelay_ab_requests",
+    documentation="Requests assigned to A/B variant B, by outcome (answered; failed or timeout: A answered)",
+    labelnames=["outcome"],
+)
 SHADOW = bentoml.metrics.Counter(
     name="flightdelay_shadow_requests",
     documentation="Requests copied to the shadow service, by outcome (answered, failed, timeout, skipped)",
@@ -227,12 +239,16 @@ class FlightDelay:
         self.log = PredictionLog(sink, on_drop=DROPPED.inc)
         shadow = ShadowSettings.from_environment()
         self.mirror = Mirror(shadow, self.log.write, lambda o: SHADOW.labels(outcome=o).inc()) if shadow else None
+        test = ABSettings.from_environment()
+        self.challenger = Challenger(test, lambda o: AB.labels(outcome=o).inc()) if test else None
 
     @bentoml.on_shutdown
     async def _close_shadow(self) -> None:
         """Let the copies in flight finish (they log into the prediction log, flushed next: hooks run by name)."""
         if self.mirror is not None:
             await self.mirror.close()
+        if self.challenger is not None:
+            await self.challenger.close()
 
     @bentoml.on_shutdown
     def _flush_log(self) -> None:
@@ -246,6 +262,32 @@ class FlightDelay:
         # A code not on file fails validation like any other bad field, so BentoML answers it (and
         # ClientErrors rewrites it) as one.
         self.codes.validate(flights, where)
+        now = time.time()
+        hexed = os.urandom(16 * len(flights)).hex()  # as uuid4().hex, without an object per flight
+        ids = [hexed[32 * i : 32 * (i + 1)] for i in range(len(flights))]
+        variant, outputs = None, None
+        if self.challenger is not None:  # an A/B test: this service is A
+            variant = "a"
+            if ab.assigned_to_b(ids[0], self.challenger.settings.share):
+                outputs = await self.challenger.answer(flights)  # None: B failed, and A answers
+                variant = "a" if outputs is None else "b"
+        if outputs is None:
+            outputs = await self._score(flights)
+        answers = []
+        for flight, output, request_id in zip(flights, outputs, ids, strict=True):
+            PROBABILITY.observe(output["delay_probability"])
+            output["request_id"] = request_id
+            record = {"time": now, "request_id": request_id, "input": flight, "output": output}
+            if variant is not None:
+                output["variant"] = record["variant"] = variant
+            self.log.write(record)
+            answers.append(Prediction.model_construct(**output))  # the values are ours (or B's, checked)
+        if self.mirror is not None:
+            self.mirror.send(flights, ids, now)  # a task on this event loop: the answer does not wait for it
+        return answers
+
+    async def _score(self, flights: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """This service's own answers, without request ids."""
         if len(flights) < INLINE_MAX_ROWS:  # a millisecond: a thread hop would cost more than it saves
             proba, unseen = score_each(self.predictor.predict, flights)
         else:  # tens of milliseconds: off the event loop, so the worker's other callers are not held up
@@ -256,27 +298,18 @@ class FlightDelay:
         if failed:
             which = "the flight" if len(flights) == 1 else f"flights {failed[:10]}"
             raise bentoml.exceptions.InternalServerError(f"the model could not score {which}; see the server log")
-        scores = [p for p in proba if p is not None]
-        now = time.time()
-        hexed = os.urandom(16 * len(flights)).hex()  # as uuid4().hex, without an object per flight
-        ids = [hexed[32 * i : 32 * (i + 1)] for i in range(len(flights))]
-        answers = []
-        for flight, p, request_id in zip(flights, scores, ids, strict=True):
-            PROBABILITY.observe(p)
-            output: dict[str, Any] = {
+        return [
+            {
                 "delay_probability": p,
                 "delayed": p >= self.threshold,
                 "threshold": self.threshold,
                 "model": self.model_name,
                 "model_version": self.model_version,
                 "bento_tag": self.bento_tag,
-                "request_id": request_id,
             }
-            self.log.write({"time": now, "request_id": request_id, "input": flight, "output": output})
-            answers.append(Prediction.model_construct(**output))  # the values are ours: already valid
-        if self.mirror is not None:
-            self.mirror.send(flights, ids, now)  # a task on this event loop: the answer does not wait for it
-        return answers
+            for p in proba
+            if p is not None
+        ]
 
     @bentoml.api
     async def predict(self, flight: Flight) -> Prediction:  # type: ignore[valid-type]

@@ -110,6 +110,8 @@ class Monitor(_Frozen):
     # Shadow against production (flightdelay.variants). Defaults, so a project's older params.yaml still loads.
     shadow_max_disagreement: Annotated[float, Field(gt=0, lt=1)] = 0.05
     min_pairs: Annotated[int, Field(ge=1)] = 200
+    # A/B: the smallest difference in log loss worth detecting (flightdelay.variants.compare_ab).
+    ab_min_effect: Annotated[float, Field(gt=0)] = 0.005
 
 
 class Params(_Frozen):

@@ -189,3 +189,152 @@ def compare_shadow(
         live=live,
         rules=rules,
     )
+
+
+# --- A/B: two variants answering disjoint shares of the traffic --------------------------------------
+
+Z80 = 0.841621  # the normal quantile for 80% power
+
+
+def read_ab(path: Path) -> pd.DataFrame:
+    """Each answer of an A/B test: request_id, variant (a or b), probability, decision, threshold, model version.
+
+    Empty when the log holds no A/B records (the service tags them only while a test runs).
+    """
+    rows = []
+    for file in serving.rotated(path):
+        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                if record.get("variant") not in ("a", "b"):
+                    continue
+                output = record["output"]
+                rows.append(
+                    {
+                        "request_id": str(record["request_id"]),
+                        "variant": record["variant"],
+                        "probability": float(output["delay_probability"]),
+                        "delayed": bool(output["delayed"]),
+                        "threshold": float(output["threshold"]),
+                        "model_version": str(output.get("model_version")),
+                    }
+                )
+            except (ValueError, KeyError, TypeError):
+                continue
+    return pd.DataFrame.from_records(rows).drop_duplicates("request_id") if rows else pd.DataFrame()
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each request's log loss (clipped as scikit-learn clips), so its mean and variance give a confidence interval."""
+    clipped = np.clip(p, 1e-15, 1 - 1e-15)
+    loss: np.ndarray = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+    return loss
+
+
+@dataclass(frozen=True)
+class ABComparison:
+    """The variants on their own shares of the traffic, and, with labels, which is better and how sure we are."""
+
+    requests: dict[str, int]  # variant -> answers in the window
+    versions: dict[str, str]
+    labelled: dict[str, int]
+    live: dict[str, dict[str, float]] | None  # variant -> log loss (mean, ci low, ci high), ROC AUC, ...
+    difference: tuple[float, float, float] | None  # log loss B - A: estimate, 95% CI low, high
+    needed: int | None  # labelled requests per variant to detect monitor.ab_min_effect with 80% power
+    rules: Monitor
+
+    @property
+    def verdict(self) -> str:
+        if self.difference is None or self.needed is None:
+            return (
+                f"not enough labels yet (at least {self.rules.min_labels:,} per variant, monitor.min_labels; "
+                f"have {self.labelled.get('a', 0):,} for a and {self.labelled.get('b', 0):,} for b)"
+            )
+        _, low, high = self.difference
+        if high < 0:
+            return "promote b"
+        if low > 0:
+            return "keep a"
+        have = min(self.labelled.values())
+        if have >= self.needed:
+            return f"keep a: no difference of {self.rules.ab_min_effect:g} in log loss or more"
+        return f"keep testing: about {self.needed - have:,} more labelled requests per variant"
+
+    @property
+    def flagged(self) -> bool:
+        """A decision is due: one variant is better."""
+        return self.verdict in ("promote b", "keep a")
+
+    def observed(self) -> str:
+        share = self.requests.get("b", 0) / max(sum(self.requests.values()), 1)
+        text = f"{self.requests.get('a', 0):,} requests answered by a, {self.requests.get('b', 0):,} by b ({share:.1%})"
+        if self.live is not None and self.difference is not None:
+            a, b = self.live["a"], self.live["b"]
+            estimate, low, high = self.difference
+            text += (
+                f"; log loss a {a['log_loss']:.4f} (95% CI {a['log_loss_low']:.4f} to {a['log_loss_high']:.4f}), "
+                f"b {b['log_loss']:.4f} ({b['log_loss_low']:.4f} to {b['log_loss_high']:.4f}); b - a "
+                f"{estimate:+.4f} (95% CI {low:+.4f} to {high:+.4f}); {self.needed:,} labelled per variant detect "
+                f"{self.rules.ab_min_effect:g}"
+            )
+        return text
+
+    def rule(self) -> str:
+        return (
+            "promote b when the 95% confidence interval of the log-loss difference (b - a, Welch) lies below 0, keep a "
+            f"when it lies above; otherwise keep testing until each variant has the labelled requests that detect a "
+            f"difference of {self.rules.ab_min_effect:g} with 80% power (monitor.ab_min_effect), at least "
+            f"{self.rules.min_labels:,} (monitor.min_labels)"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "requests": self.requests,
+            "versions": self.versions,
+            "labelled": self.labelled,
+            "live": self.live,
+            "log_loss_difference_b_minus_a": list(self.difference) if self.difference else None,
+            "labelled_needed_per_variant": self.needed,
+            "rule": self.rule(),
+        }
+
+
+def compare_ab(answers: pd.DataFrame, labels: pd.Series | None, rules: Monitor) -> ABComparison:
+    """Judge the answers of ``read_ab``; ``labels`` (0/1/NaN, aligned with ``answers``) from ``monitor.join_labels``."""
+    requests = {v: int((answers["variant"] == v).sum()) for v in ("a", "b")}
+    versions = {v: ", ".join(sorted(set(answers.loc[answers["variant"] == v, "model_version"]))) for v in ("a", "b")}
+    labelled = dict.fromkeys(("a", "b"), 0)
+    losses: dict[str, np.ndarray] = {}
+    live: dict[str, dict[str, float]] = {}
+    if labels is not None:
+        known = labels.notna().to_numpy()
+        for variant in ("a", "b"):
+            chosen = known & (answers["variant"] == variant).to_numpy()
+            labelled[variant] = int(chosen.sum())
+            if labelled[variant] < max(rules.min_labels, 2):
+                continue
+            y = labels.to_numpy()[chosen].astype(int)
+            p = answers["probability"].to_numpy()[chosen]
+            losses[variant] = _log_loss(y, p)
+            half = Z95 * losses[variant].std(ddof=1) / math.sqrt(len(y))
+            threshold = float(answers["threshold"].to_numpy()[chosen][0])
+            scores = scoring.score(y, p, threshold)
+            mean = float(losses[variant].mean())
+            live[variant] = {
+                "log_loss": mean,
+                "log_loss_low": mean - half,
+                "log_loss_high": mean + half,
+                "roc_auc": scores["roc_auc"],
+                "brier": scores["brier"],
+            }
+    difference, needed = None, None
+    if len(losses) == 2:
+        a, b = losses["a"], losses["b"]
+        variance = a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)
+        estimate = float(b.mean() - a.mean())
+        half = Z95 * math.sqrt(variance)
+        difference = (estimate, estimate - half, estimate + half)
+        pooled = a.var(ddof=1) + b.var(ddof=1)
+        needed = max(rules.min_labels, math.ceil((Z95 + Z80) ** 2 * pooled / rules.ab_min_effect**2))
+    return ABComparison(requests, versions, labelled, live or None, difference, needed, rules)

@@ -218,3 +218,62 @@ def test_a_base_image_without_a_digest_is_refused(tmp_path: Path, image: str | N
     (problem,) = deploy.base_image_problems(tmp_path)
     assert "docker.base_image" in problem
     assert "not pinned by digest" in problem
+
+
+def test_every_strategy_renders_the_production_overlay_valid(root: Path) -> None:
+    assert deploy.strategies(root) == ["blue-green", "canary"]
+    assert deploy.strategy_of(root / "deploy" / "production") == "canary"
+    assert deploy.strategy_of(root / "deploy" / "staging") is None
+    for strategy in deploy.strategies(root):
+        manifests = deploy.render(root / "deploy" / "production", strategy=strategy)
+        assert deploy.validate(manifests) == [], strategy
+        assert {m["metadata"]["namespace"] for m in manifests} == {"flightdelay-production"}
+
+
+def test_blue_green_switches_after_the_preview_answers_as_pinned(root: Path) -> None:
+    from flightdelay.problem import EXAMPLE
+
+    deploy.write_pin(root, "production", PIN)
+    manifests = deploy.render(root / "deploy" / "production", strategy="blue-green")
+    kinds = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+    assert ("Service", "flightdelay-preview") in kinds and ("Rollout", "flightdelay") in kinds
+    rollout = next(m for m in manifests if m["kind"] == "Rollout")
+    blue_green = rollout["spec"]["strategy"]["blueGreen"]
+    assert (blue_green["activeService"], blue_green["previewService"]) == ("flightdelay", "flightdelay-preview")
+    assert blue_green["autoPromotionEnabled"] is True and blue_green["scaleDownDelaySeconds"] >= 300
+    # The analysis asks the preview for the example and expects the version the pin names, which the
+    # Rollout carries as an annotation.
+    args = {a["name"]: a["valueFrom"]["fieldRef"]["fieldPath"] for a in blue_green["prePromotionAnalysis"]["args"]}
+    assert args["model-version"] == "metadata.annotations['flightdelay.dev/model-version']"
+    assert rollout["metadata"]["annotations"]["flightdelay.dev/model-version"] == PIN.model_version
+    template = next(m for m in manifests if m["kind"] == "AnalysisTemplate")["spec"]["metrics"][0]
+    assert template["provider"]["web"]["jsonBody"] == {"flight": EXAMPLE}  # the service's own example request
+    assert 'result.model_version == "{{args.model-version}}"' in template["successCondition"]
+
+
+def test_a_rollout_that_refers_to_what_is_not_there_is_named(root: Path) -> None:
+    strategy = root / "deploy" / "strategies" / "blue-green"
+    (strategy / "kustomization.yaml").write_text(
+        (strategy / "kustomization.yaml").read_text().replace("  - preview-service.yaml\n", "")
+    )
+    rollout = strategy / "rollout.yaml"
+    rollout.write_text(
+        rollout.read_text().replace(
+            "          - name: namespace\n            valueFrom:", "          - name: ns\n            valueFrom:"
+        )
+    )
+    problems = deploy.validate(deploy.render(root / "deploy" / "production", strategy="blue-green"))
+    assert "Rollout/flightdelay: previewService flightdelay-preview is not a Service in the overlay" in problems
+    assert "Rollout/flightdelay: flightdelay-preview-answers needs args ['namespace']" in problems
+    with pytest.raises(deploy.DeployError, match=r"resources \['../strategies/red-black'\] do not exist"):
+        deploy.render(root / "deploy" / "production", strategy="red-black")
+    with pytest.raises(deploy.DeployError, match="lists no strategy to replace"):
+        deploy.render(root / "deploy" / "staging", strategy="canary")
+    production = root / "deploy" / "production" / "kustomization.yaml"
+    production.write_text(
+        production.read_text().replace(
+            "  - ../strategies/canary\n", "  - ../strategies/canary\n  - ../strategies/blue-green\n"
+        )
+    )
+    with pytest.raises(deploy.DeployError, match="lists 2 strategies"):
+        deploy.strategy_of(root / "deploy" / "production")

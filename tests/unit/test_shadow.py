@@ -23,8 +23,11 @@ IDS = ["a" * 32, "b" * 32]
 
 
 @contextmanager
-def shadow_server(behaviour: str, delay: float = 0.0) -> Iterator[tuple[str, list[Any]]]:
-    """A stand-in shadow speaking /predict_batch: ``answer``s, or ``fail``s with a 500, after ``delay`` seconds."""
+def shadow_server(
+    behaviour: str, delay: float = 0.0, fields: dict[str, Any] | None = None
+) -> Iterator[tuple[str, list[Any]]]:
+    """A stand-in service speaking /predict_batch: ``answer``s (with ``fields`` added to each answer), or ``fail``s
+    with a 500, after ``delay`` seconds."""
     received: list[Any] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -45,6 +48,7 @@ def shadow_server(behaviour: str, delay: float = 0.0) -> Iterator[tuple[str, lis
                         "model_version": "v9",
                         "request_id": f"s{i}",
                     }
+                    | (fields or {})
                     for i, _ in enumerate(body["flights"])
                 ]
                 payload, status = json.dumps(answers).encode(), 200

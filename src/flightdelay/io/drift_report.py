@@ -24,7 +24,7 @@ from flightdelay.io.files import atomic_path
 
 if TYPE_CHECKING:
     from flightdelay.monitor import Result, Window
-    from flightdelay.variants import ShadowComparison
+    from flightdelay.variants import ABComparison, ShadowComparison
 
 MARKER = "<!-- flightdelay-monitor -->"
 PLOTTED_FEATURES = 6
@@ -208,7 +208,29 @@ def digest(result: Result) -> str:
         lines += _md_table(LIVE_HEADER, live)
     if result.shadow is not None:
         lines += ["", "### Shadow against production", "", *_shadow_lines(result.shadow)]
+    if result.ab is not None:
+        lines += ["", "### A/B test", "", *_ab_lines(result.ab)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _ab_lines(test: ABComparison) -> list[str]:
+    lines = [f"**{test.verdict}**: a ({_md(test.versions['a'])}) and b ({_md(test.versions['b'])}).", ""]
+    header = ["variant", "requests", "labelled"]
+    if test.live is not None:
+        header += ["log loss (95% CI)", "ROC AUC"]
+    rows = []
+    for variant in ("a", "b"):
+        row = [variant, f"{test.requests[variant]:,}", f"{test.labelled[variant]:,}"]
+        if test.live is not None:
+            live = test.live.get(variant)
+            interval = f"({live['log_loss_low']:.4f} to {live['log_loss_high']:.4f})" if live else ""
+            row += [f"{live['log_loss']:.4f} {interval}", f"{live['roc_auc']:.4f}"] if live else ["", ""]
+        rows.append(row)
+    lines += _md_table(header, rows)
+    if test.difference is not None:
+        estimate, low, high = test.difference
+        lines += ["", f"Log loss b - a: {estimate:+.4f} (95% CI {low:+.4f} to {high:+.4f})."]
+    return [*lines, "", f"The rule: {test.rule()}."]
 
 
 def _shadow_lines(shadow: ShadowComparison) -> list[str]:

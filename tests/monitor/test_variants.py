@@ -1,4 +1,4 @@
-"""Shadow against production on real requests (October 2013 scored by the pipeline's model), with planted shadows."""
+"""Variants on real requests (October 2013 scored by the pipeline's model): planted shadows and A/B variants."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightdelay import monitor, serving, settings, variants
+from flightdelay import ab, monitor, serving, settings, variants
 from flightdelay.io import drift_report, dvc
 from flightdelay.io.files import read_parquet
 from flightdelay.problem import schemas
@@ -146,3 +146,70 @@ def test_the_wilson_interval() -> None:
     assert low == 0.0 and high == pytest.approx(0.0370, abs=1e-4)
     low, high = variants.wilson(10, 100)  # the textbook example: 0.0552 to 0.1744
     assert (low, high) == (pytest.approx(0.0552, abs=1e-4), pytest.approx(0.1744, abs=1e-4))
+
+
+def write_ab_log(path: Path, live: Live, b: np.ndarray, share: float = 0.5) -> Path:
+    """An A/B test's log: each request answered by the variant its id assigns it to, as the service does."""
+    lines = []
+    for i, (request_id, request) in enumerate(zip(live.ids, live.requests, strict=True)):
+        variant = "b" if ab.assigned_to_b(request_id, share) else "a"
+        p = float(b[i] if variant == "b" else live.proba[i])
+        output = {"delay_probability": p, "delayed": p >= live.threshold, "threshold": live.threshold}
+        output |= {"model_version": "4" if variant == "b" else "3", "request_id": request_id, "variant": variant}
+        record = {"time": 1381000000 + i, "request_id": request_id, "variant": variant, "input": request}
+        lines.append(json.dumps(record | {"output": output}) + "\n")
+    path.write_text("".join(lines))
+    return path
+
+
+@pytest.fixture
+def labels(live: Live, tmp_path: Path) -> Path:
+    path = tmp_path / "labels.csv"
+    live.arrivals.to_csv(path, index=False)
+    return path
+
+
+def test_an_ab_test_promotes_a_better_b_with_a_confidence_interval(
+    live: Live, params: settings.Params, labels: Path, tmp_path: Path
+) -> None:
+    log = write_ab_log(tmp_path / "predictions.jsonl", live, 0.7 * live.proba + 0.3 * live.labels)
+    result, _, window = monitor.run(ROOT, params, log=log, labels=labels)
+    assert len(window.features) == ROWS  # both variants answered production traffic
+    test = result.ab
+    assert test is not None and result.shadow is None
+    assert sum(test.requests.values()) == ROWS and 0.45 < test.requests["b"] / ROWS < 0.55
+    assert test.labelled == test.requests
+    assert test.difference is not None and test.difference[2] < 0  # the whole interval: b's log loss is lower
+    assert test.verdict == "promote b" and test.flagged
+    assert test.versions == {"a": "3", "b": "4"}
+    text = drift_report.digest(result)
+    assert "### A/B test" in text and "**promote b**: a (3) and b (4)." in text
+    assert "- **A/B test: promote b** — " in text
+
+
+def test_an_ab_test_of_equal_variants_keeps_testing_then_keeps_a(
+    live: Live, params: settings.Params, labels: Path, tmp_path: Path
+) -> None:
+    log = write_ab_log(tmp_path / "predictions.jsonl", live, live.proba)
+    test = monitor.run(ROOT, params, log=log, labels=labels)[0].ab
+    assert test is not None and test.difference is not None and test.needed is not None
+    assert test.difference[1] < 0 < test.difference[2]
+    # Detecting 0.005 in log loss takes far more than a thousand requests per variant.
+    assert test.needed > 20_000
+    more = test.needed - min(test.labelled.values())
+    assert test.verdict == f"keep testing: about {more:,} more labelled requests per variant" and not test.flagged
+    coarse = params.model_copy(update={"monitor": params.monitor.model_copy(update={"ab_min_effect": 0.2})})
+    test = monitor.run(ROOT, coarse, log=log, labels=labels)[0].ab
+    assert test is not None and test.needed == coarse.monitor.min_labels
+    assert test.verdict == "keep a: no difference of 0.2 in log loss or more"
+
+
+def test_an_ab_test_keeps_a_when_b_is_worse_and_waits_for_labels(
+    live: Live, params: settings.Params, labels: Path, tmp_path: Path
+) -> None:
+    log = write_ab_log(tmp_path / "predictions.jsonl", live, np.random.default_rng(3).permutation(live.proba))
+    test = monitor.run(ROOT, params, log=log, labels=labels)[0].ab
+    assert test is not None and test.verdict == "keep a" and test.flagged
+    unlabelled = monitor.run(ROOT, params, log=log)[0].ab
+    assert unlabelled is not None and unlabelled.live is None
+    assert unlabelled.verdict.startswith("not enough labels yet (at least 500 per variant, monitor.min_labels; have 0")
