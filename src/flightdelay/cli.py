@@ -470,7 +470,11 @@ def monitor(
     params_file: Annotated[Path, typer.Option("--params", help="params file")] = Path("params.yaml"),
     fail_on_drift: Annotated[bool, typer.Option(help="exit 3 when retraining is recommended")] = False,
     propose: Annotated[
-        bool, typer.Option(help="on drift or decay: open/update the retraining PR and the monitor issue (GitHub)")
+        bool,
+        typer.Option(
+            help="on drift or decay: open/update the retraining PR and the monitor issue (GitHub); on a shadow or "
+            "A/B verdict that calls for a decision: the monitor issue"
+        ),
     ] = False,
     base: Annotated[str, typer.Option(help="the branch the retraining PR targets")] = "main",
 ) -> None:
@@ -518,6 +522,11 @@ def monitor(
                 base=base,
             )
         except (retrain.RetrainError, GitHubError) as exc:
+            _fail(str(exc))
+    elif propose and result.variant_decision:
+        try:
+            retrain.report_variants(Client.from_environment(), paths["digest"].read_text(), typer.echo)
+        except GitHubError as exc:
             _fail(str(exc))
     if fail_on_drift and result.retrain:
         raise typer.Exit(3)

@@ -86,6 +86,11 @@ class Result:
         return (self.data_drift or self.prediction_drift or self.decay) and not self.quality_failed
 
     @property
+    def variant_decision(self) -> bool:
+        """A shadow or A/B verdict that calls for a decision: promote, keep, or look before promoting."""
+        return bool((self.shadow and self.shadow.decision_due) or (self.ab and self.ab.flagged))
+
+    @property
     def quality_failed(self) -> bool:
         return self.quality.get("status") == "failed"
 

@@ -111,3 +111,15 @@ def propose(
     issue_action, issue = client.upsert_issue("Model monitor: drift or decay detected", issue_body, LABEL, MARKER)
     say(f"{issue_action} issue #{issue}")
     return Proposal(branch, number, url, issue)
+
+
+def report_variants(client: Client, digest: str, say: Say) -> int:
+    """Open or update the monitor issue with a digest whose shadow or A/B verdict calls for a decision.
+
+    The same issue (label and marker) as a retraining proposal: one place where the monitor asks for action.
+    """
+    body = f"{MARKER}\nA deployment variant needs a decision (see the Shadow or A/B test verdict).\n\n"
+    body += digest.removeprefix(MARKER).lstrip()
+    action, number = client.upsert_issue("Model monitor: a deployment variant needs a decision", body, LABEL, MARKER)
+    say(f"{action} issue #{number}")
+    return number

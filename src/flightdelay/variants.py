@@ -90,6 +90,11 @@ class ShadowComparison:
         return self.enough_pairs and self.disagreement > self.rules.shadow_max_disagreement
 
     @property
+    def decision_due(self) -> bool:
+        """Flagged, or the labels have decided between the two."""
+        return self.enough_pairs and (self.flagged or self.better is not None)
+
+    @property
     def better(self) -> bool | None:
         """Whether the shadow scores better on the labelled pairs (ROC AUC up, log loss not worse); None without."""
         if self.live is None:

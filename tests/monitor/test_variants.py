@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightdelay import ab, monitor, serving, settings, variants
+from flightdelay import ab, monitor, retrain, serving, settings, variants
 from flightdelay.io import drift_report, dvc
 from flightdelay.io.files import read_parquet
+from flightdelay.io.github import Client
 from flightdelay.problem import schemas
+from tests import fake_github
 from tests.conftest import ROOT
 
 ROWS = 2000
@@ -94,6 +96,7 @@ def test_a_shadow_that_decides_differently_on_a_tenth_of_requests_is_flagged(
     low, high = shadow.interval
     assert low < 0.10 < high and high - low < 0.03
     assert shadow.flagged and shadow.verdict == "review the shadow before promoting"
+    assert result.variant_decision and not result.quality_failed
     assert shadow.versions == {"production": "3", "shadow": "4"}
     text = drift_report.digest(result)
     assert "### Shadow against production" in text
@@ -105,8 +108,9 @@ def test_a_shadow_that_decides_differently_on_a_tenth_of_requests_is_flagged(
 def test_a_shadow_that_agrees_is_not_flagged(live: Live, params: settings.Params, tmp_path: Path) -> None:
     noise = np.random.default_rng(2).normal(0, 0.002, ROWS)  # another build of the same model, nearly
     log = write_log(tmp_path / "predictions.jsonl", live, np.clip(live.proba + noise, 0, 1))
-    shadow = monitor.run(ROOT, params, log=log)[0].shadow
-    assert shadow is not None
+    result = monitor.run(ROOT, params, log=log)[0]
+    shadow = result.shadow
+    assert shadow is not None and not result.variant_decision
     assert shadow.disagreement < 0.02 and not shadow.flagged
     assert shadow.verdict == "the shadow agrees with production"
     assert shadow.differences["mean_abs"] == pytest.approx(0.0016, abs=0.0004)
@@ -213,3 +217,20 @@ def test_an_ab_test_keeps_a_when_b_is_worse_and_waits_for_labels(
     unlabelled = monitor.run(ROOT, params, log=log)[0].ab
     assert unlabelled is not None and unlabelled.live is None
     assert unlabelled.verdict.startswith("not enough labels yet (at least 500 per variant, monitor.min_labels; have 0")
+
+
+def test_a_verdict_that_calls_for_a_decision_opens_then_updates_the_monitor_issue(
+    live: Live, params: settings.Params, tmp_path: Path
+) -> None:
+    result = monitor.run(ROOT, params, log=write_log(tmp_path / "p.jsonl", live, flip(live, 0.10, seed=1)))[0]
+    told: list[str] = []
+    with fake_github.serve() as (base, state):
+        client = Client(base, "acme/flightdelay", fake_github.TOKEN)
+        first = retrain.report_variants(client, drift_report.digest(result), told.append)
+        again = retrain.report_variants(client, drift_report.digest(result), told.append)
+    assert first == again and len(state.issues) == 1
+    issue = state.issues[first]
+    assert issue["title"] == "Model monitor: a deployment variant needs a decision"
+    assert issue["labels"] == [{"name": retrain.LABEL}]
+    assert "**review the shadow before promoting**" in issue["body"]
+    assert told == [f"created issue #{first}", f"updated issue #{first}"]
