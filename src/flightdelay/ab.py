@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from flightdelay.shadow import service_url
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +43,9 @@ class ABSettings:
     def from_environment(cls, environ: dict[str, str] | None = None) -> ABSettings | None:
         """``FLIGHTDELAY_AB_URL`` (unset: no test), ``FLIGHTDELAY_AB_SHARE``, ``FLIGHTDELAY_AB_TIMEOUT`` seconds."""
         env = os.environ if environ is None else environ
-        url = env.get("FLIGHTDELAY_AB_URL", "").strip()
-        if not url:
+        url = service_url(env, "FLIGHTDELAY_AB_URL", "variant B's service", ABConfigError)
+        if url is None:
             return None
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ABConfigError(f"FLIGHTDELAY_AB_URL={url!r} is not an http(s) URL of variant B's service")
         if "FLIGHTDELAY_AB_SHARE" not in env:
             raise ABConfigError("FLIGHTDELAY_AB_URL is set: set FLIGHTDELAY_AB_SHARE too (the share B answers, 0-1)")
         try:
@@ -59,7 +57,7 @@ class ABSettings:
             raise ABConfigError(f"FLIGHTDELAY_AB_SHARE={share} must be between 0 and 1 (exclusive)")
         if not 0 < timeout <= 30:
             raise ABConfigError(f"FLIGHTDELAY_AB_TIMEOUT={timeout} must be in (0, 30] seconds")
-        return cls(url.rstrip("/"), share, timeout)
+        return cls(url, share, timeout)
 
 
 def assigned_to_b(request_id: str, share: float) -> bool:

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import os
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,17 @@ class ShadowConfigError(ValueError):
     """A shadow setting that cannot be used; the service refuses to start rather than guess."""
 
 
+def service_url(env: Mapping[str, str], name: str, what: str, error: type[ValueError]) -> str | None:
+    """The base URL of another service from the variable ``name``: None when unset, ``error`` when not http(s)."""
+    url = env.get(name, "").strip()
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise error(f"{name}={url!r} is not an http(s) URL of {what}")
+    return url.rstrip("/")
+
+
 @dataclass(frozen=True)
 class ShadowSettings:
     url: str
@@ -48,12 +59,9 @@ class ShadowSettings:
     def from_environment(cls, environ: dict[str, str] | None = None) -> ShadowSettings | None:
         """``FLIGHTDELAY_SHADOW_URL`` (unset: no shadow), ``_TIMEOUT`` seconds, ``_MAX_IN_FLIGHT`` copies."""
         env = os.environ if environ is None else environ
-        url = env.get("FLIGHTDELAY_SHADOW_URL", "").strip()
-        if not url:
+        url = service_url(env, "FLIGHTDELAY_SHADOW_URL", "the shadow service", ShadowConfigError)
+        if url is None:
             return None
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ShadowConfigError(f"FLIGHTDELAY_SHADOW_URL={url!r} is not an http(s) URL of the shadow service")
         try:
             timeout = float(env.get("FLIGHTDELAY_SHADOW_TIMEOUT", "2"))
             limit = int(env.get("FLIGHTDELAY_SHADOW_MAX_IN_FLIGHT", "64"))
@@ -63,7 +71,7 @@ class ShadowSettings:
             raise ShadowConfigError(f"FLIGHTDELAY_SHADOW_TIMEOUT={timeout} must be in (0, 60] seconds")
         if limit < 1:
             raise ShadowConfigError(f"FLIGHTDELAY_SHADOW_MAX_IN_FLIGHT={limit} must be at least 1")
-        return cls(url.rstrip("/"), timeout, limit)
+        return cls(url, timeout, limit)
 
 
 class Mirror:

@@ -35,35 +35,46 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def read_pairs(path: Path) -> pd.DataFrame:
-    """Production's and the shadow's answers to the same requests, one row per request both answered.
+def _answers(path: Path) -> list[dict[str, Any]]:
+    """Every readable answer in the log, rotated files oldest first, with its variant (None outside a test).
 
-    Columns: request_id, time, production / shadow probability, decision, threshold and model version.
-    Empty when the log holds no shadow records. Unreadable lines are left to ``monitor.read_log``, which
-    counts them.
+    Unreadable lines are left to ``monitor.read_log``, which counts them.
     """
-    answers: dict[str, list[dict[str, Any]]] = {"production": [], SHADOW: []}
+    rows = []
     for file in serving.rotated(path):
         for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
                 output = record["output"]
-                row = {
-                    "request_id": str(record["request_id"]),
-                    "time": float(record["time"]),
-                    "probability": float(output["delay_probability"]),
-                    "delayed": bool(output["delayed"]),
-                    "threshold": float(output["threshold"]),
-                    "model_version": str(output.get("model_version")),
-                }
+                rows.append(
+                    {
+                        "request_id": str(record["request_id"]),
+                        "variant": record.get("variant"),
+                        "time": float(record["time"]),
+                        "probability": float(output["delay_probability"]),
+                        "delayed": bool(output["delayed"]),
+                        "threshold": float(output["threshold"]),
+                        "model_version": str(output.get("model_version")),
+                    }
+                )
             except (ValueError, KeyError, TypeError):
                 continue
-            answers[SHADOW if record.get("variant") == SHADOW else "production"].append(row)
-    if not answers[SHADOW]:
+    return rows
+
+
+def read_pairs(path: Path) -> pd.DataFrame:
+    """Production's and the shadow's answers to the same requests, one row per request both answered.
+
+    Columns: request_id, time, production / shadow probability, decision, threshold and model version.
+    Empty when the log holds no shadow records.
+    """
+    rows = _answers(path)
+    shadow = [r for r in rows if r["variant"] == SHADOW]
+    if not shadow:
         return pd.DataFrame()
-    production = pd.DataFrame.from_records(answers["production"]).drop_duplicates("request_id")
-    shadow = pd.DataFrame.from_records(answers[SHADOW]).drop_duplicates("request_id").drop(columns="time")
-    return production.merge(shadow, on="request_id", suffixes=("_production", "_shadow"))
+    production = pd.DataFrame.from_records([r for r in rows if r["variant"] != SHADOW]).drop_duplicates("request_id")
+    answered = pd.DataFrame.from_records(shadow).drop_duplicates("request_id").drop(columns=["time", "variant"])
+    return production.drop(columns="variant").merge(answered, on="request_id", suffixes=("_production", "_shadow"))
 
 
 @dataclass(frozen=True)
@@ -206,26 +217,7 @@ def read_ab(path: Path) -> pd.DataFrame:
 
     Empty when the log holds no A/B records (the service tags them only while a test runs).
     """
-    rows = []
-    for file in serving.rotated(path):
-        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-                if record.get("variant") not in ("a", "b"):
-                    continue
-                output = record["output"]
-                rows.append(
-                    {
-                        "request_id": str(record["request_id"]),
-                        "variant": record["variant"],
-                        "probability": float(output["delay_probability"]),
-                        "delayed": bool(output["delayed"]),
-                        "threshold": float(output["threshold"]),
-                        "model_version": str(output.get("model_version")),
-                    }
-                )
-            except (ValueError, KeyError, TypeError):
-                continue
+    rows = [r for r in _answers(path) if r["variant"] in ("a", "b")]
     return pd.DataFrame.from_records(rows).drop_duplicates("request_id") if rows else pd.DataFrame()
 
 
