@@ -175,6 +175,7 @@ def renamed_project(tmp_path: Path, *, skeleton: bool) -> tuple[Path, Project, s
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # two environments synced and a whole fast suite, beside another worker's tests
 def test_a_renamed_then_updated_project_passes_lint_and_its_fast_tests(tmp_path: Path) -> None:
     """The acceptance of the issue: after the rename, and after an update, lint and the fast tests pass.
 

@@ -83,11 +83,30 @@ def flip(live: Live, share: float, seed: int) -> np.ndarray:
     return shadow
 
 
+def shadow_of(params: settings.Params, log: Path, labels: Path | None = None) -> variants.ShadowComparison | None:
+    """The monitor's shadow verdict on a log, without the drift half of the run (tested once, above)."""
+    arrived = monitor.read_labels(labels) if labels else None
+    return monitor.shadow_of(log, arrived, params, len(monitor.read_log(log)[0]))
+
+
+def ab_of(params: settings.Params, log: Path, labels: Path | None = None) -> variants.ABComparison | None:
+    arrived = monitor.read_labels(labels) if labels else None
+    return monitor.ab_of(log, arrived, params)
+
+
+@pytest.fixture(scope="module")
+def flagged(
+    live: Live, params: settings.Params, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[monitor.Result, monitor.Window, monitor.Window]:
+    """The whole monitor run on a log whose shadow reverses a tenth of production's decisions."""
+    log = write_log(tmp_path_factory.mktemp("flagged") / "predictions.jsonl", live, flip(live, 0.10, seed=1))
+    return monitor.run(ROOT, params, log=log)
+
+
 def test_a_shadow_that_decides_differently_on_a_tenth_of_requests_is_flagged(
-    live: Live, params: settings.Params, tmp_path: Path
+    flagged: tuple[monitor.Result, monitor.Window, monitor.Window],
 ) -> None:
-    log = write_log(tmp_path / "predictions.jsonl", live, flip(live, 0.10, seed=1))
-    result, _, window = monitor.run(ROOT, params, log=log)
+    result, _, window = flagged
     assert len(window.features) == ROWS  # the shadow's records are not production's rows
     shadow = result.shadow
     assert shadow is not None
@@ -108,9 +127,8 @@ def test_a_shadow_that_decides_differently_on_a_tenth_of_requests_is_flagged(
 def test_a_shadow_that_agrees_is_not_flagged(live: Live, params: settings.Params, tmp_path: Path) -> None:
     noise = np.random.default_rng(2).normal(0, 0.002, ROWS)  # another build of the same model, nearly
     log = write_log(tmp_path / "predictions.jsonl", live, np.clip(live.proba + noise, 0, 1))
-    result = monitor.run(ROOT, params, log=log)[0]
-    shadow = result.shadow
-    assert shadow is not None and not result.variant_decision
+    shadow = shadow_of(params, log)
+    assert shadow is not None and not shadow.decision_due
     assert shadow.disagreement < 0.02 and not shadow.flagged
     assert shadow.verdict == "the shadow agrees with production"
     assert shadow.differences["mean_abs"] == pytest.approx(0.0016, abs=0.0004)
@@ -121,13 +139,13 @@ def test_with_labels_the_better_variant_is_promoted(live: Live, params: settings
     live.arrivals.to_csv(labels, index=False)
     sharper = 0.7 * live.proba + 0.3 * live.labels  # a shadow that knows more than production
     log = write_log(tmp_path / "better.jsonl", live, sharper)
-    shadow = monitor.run(ROOT, params, log=log, labels=labels)[0].shadow
+    shadow = shadow_of(params, log, labels)
     assert shadow is not None and shadow.live is not None and shadow.labelled == ROWS
     assert shadow.live["shadow"]["roc_auc"] > shadow.live["production"]["roc_auc"]
     assert shadow.verdict == "promote the shadow"
     shuffled = np.random.default_rng(3).permutation(live.proba)  # a shadow that knows nothing
     log = write_log(tmp_path / "worse.jsonl", live, shuffled)
-    shadow = monitor.run(ROOT, params, log=log, labels=labels)[0].shadow
+    shadow = shadow_of(params, log, labels)
     assert shadow is not None and shadow.live is not None
     assert shadow.live["shadow"]["roc_auc"] == pytest.approx(0.5, abs=0.05)
     assert shadow.verdict == "keep production" and shadow.flagged
@@ -141,7 +159,7 @@ def test_too_few_pairs_give_no_verdict_and_a_log_without_a_shadow_gives_none(
     shadow = variants.compare_shadow(pairs, ROWS, None, params.monitor)
     assert shadow.verdict == "not enough paired requests yet (150 < 200, monitor.min_pairs)"
     assert not shadow.flagged
-    assert monitor.run(ROOT, params, log=write_log(tmp_path / "alone.jsonl", live, None))[0].shadow is None
+    assert shadow_of(params, write_log(tmp_path / "alone.jsonl", live, None)) is None
 
 
 def test_the_wilson_interval() -> None:
@@ -195,7 +213,7 @@ def test_an_ab_test_of_equal_variants_keeps_testing_then_keeps_a(
     live: Live, params: settings.Params, labels: Path, tmp_path: Path
 ) -> None:
     log = write_ab_log(tmp_path / "predictions.jsonl", live, live.proba)
-    test = monitor.run(ROOT, params, log=log, labels=labels)[0].ab
+    test = ab_of(params, log, labels)
     assert test is not None and test.difference is not None and test.needed is not None
     assert test.difference[1] < 0 < test.difference[2]
     # Detecting 0.005 in log loss takes far more than a thousand requests per variant.
@@ -203,7 +221,7 @@ def test_an_ab_test_of_equal_variants_keeps_testing_then_keeps_a(
     more = test.needed - min(test.labelled.values())
     assert test.verdict == f"keep testing: about {more:,} more labelled requests per variant" and not test.flagged
     coarse = params.model_copy(update={"monitor": params.monitor.model_copy(update={"ab_min_effect": 0.2})})
-    test = monitor.run(ROOT, coarse, log=log, labels=labels)[0].ab
+    test = ab_of(coarse, log, labels)
     assert test is not None and test.needed == coarse.monitor.min_labels
     assert test.verdict == "keep a: no difference of 0.2 in log loss or more"
 
@@ -212,17 +230,17 @@ def test_an_ab_test_keeps_a_when_b_is_worse_and_waits_for_labels(
     live: Live, params: settings.Params, labels: Path, tmp_path: Path
 ) -> None:
     log = write_ab_log(tmp_path / "predictions.jsonl", live, np.random.default_rng(3).permutation(live.proba))
-    test = monitor.run(ROOT, params, log=log, labels=labels)[0].ab
+    test = ab_of(params, log, labels)
     assert test is not None and test.verdict == "keep a" and test.flagged
-    unlabelled = monitor.run(ROOT, params, log=log)[0].ab
+    unlabelled = ab_of(params, log)
     assert unlabelled is not None and unlabelled.live is None
     assert unlabelled.verdict.startswith("not enough labels yet (at least 500 per variant, monitor.min_labels; have 0")
 
 
 def test_a_verdict_that_calls_for_a_decision_opens_then_updates_the_monitor_issue(
-    live: Live, params: settings.Params, tmp_path: Path
+    flagged: tuple[monitor.Result, monitor.Window, monitor.Window],
 ) -> None:
-    result = monitor.run(ROOT, params, log=write_log(tmp_path / "p.jsonl", live, flip(live, 0.10, seed=1)))[0]
+    result, _, _ = flagged
     told: list[str] = []
     with fake_github.serve() as (base, state):
         client = Client(base, "acme/flightdelay", fake_github.TOKEN)
