@@ -434,7 +434,8 @@ def deploy_check() -> None:
         chosen, failed = None, True
     for strategy in deploy.strategies(Path.cwd()) if chosen else []:
         try:
-            problems = deploy.validate(deploy.render(production, strategy=strategy))
+            manifests = deploy.render(production, strategy=strategy)
+            problems = deploy.validate(manifests) + deploy.example_problems(manifests)
         except deploy.DeployError as exc:
             problems = [str(exc)]
         for problem in problems:

@@ -439,6 +439,31 @@ def rollout_problems(manifests: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def example_problems(manifests: list[dict[str, Any]]) -> list[str]:
+    """Analysis requests the service would refuse: each web metric's ``jsonBody.flight`` must pass the problem's
+    request model (the blue-green check posts the sample problem's example; a project with its own problem puts
+    its own there)."""
+    from flightdelay.problem import PROBLEM
+
+    model = PROBLEM.request_model()
+    problems = []
+    for template in (m for m in manifests if m.get("kind") == "AnalysisTemplate"):
+        for metric in template.get("spec", {}).get("metrics") or []:
+            body = metric.get("provider", {}).get("web", {}).get("jsonBody")
+            if not isinstance(body, dict) or "flight" not in body:
+                continue
+            try:
+                model.model_validate(body["flight"])
+            except ValueError as exc:
+                first = str(exc).splitlines()[1:2] or [str(exc)]
+                problems.append(
+                    f"AnalysisTemplate/{template['metadata']['name']} {metric.get('name')}: its jsonBody.flight is not "
+                    f"a request of this project's problem ({first[0].strip()}): put the problem's example "
+                    "(flightdelay.problem's EXAMPLE) there"
+                )
+    return problems
+
+
 # --- Operational monitoring: the Prometheus rules and scrape configuration under deploy/monitoring ---
 
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from flightdelay import deploy
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLE_PROBLEM
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 PIN = deploy.Pin(
@@ -247,8 +247,16 @@ def test_blue_green_switches_after_the_preview_answers_as_pinned(root: Path) -> 
     assert args["model-version"] == "metadata.annotations['flightdelay.dev/model-version']"
     assert rollout["metadata"]["annotations"]["flightdelay.dev/model-version"] == PIN.model_version
     template = next(m for m in manifests if m["kind"] == "AnalysisTemplate")["spec"]["metrics"][0]
-    assert template["provider"]["web"]["jsonBody"] == {"flight": EXAMPLE}  # the service's own example request
     assert 'result.model_version == "{{args.model-version}}"' in template["successCondition"]
+    if SAMPLE_PROBLEM:  # the service's own example request
+        assert template["provider"]["web"]["jsonBody"] == {"flight": EXAMPLE}
+        assert deploy.example_problems(manifests) == []
+    else:  # a project with its own problem is told to put its own example there
+        (problem,) = deploy.example_problems(manifests)
+        assert "its jsonBody.flight is not a request of this project's problem" in problem
+    template["provider"]["web"]["jsonBody"]["flight"] = {"carrier": "UA"}
+    (problem,) = deploy.example_problems(manifests)
+    assert problem.startswith("AnalysisTemplate/flightdelay-preview-answers preview-answers: its jsonBody.flight")
 
 
 def test_a_rollout_that_refers_to_what_is_not_there_is_named(root: Path) -> None:
