@@ -542,23 +542,27 @@ def run(
     result = compare(base, window, params, baseline)
     if log is not None:
         arrived = read_labels(labels) if labels else None
-        result.shadow = shadow_of(log, arrived, params, len(window.features))
-        result.ab = ab_of(log, arrived, params)
+        answers = variants.answers(log)
+        result.shadow = shadow_of(answers, arrived, params, len(window.features))
+        result.ab = ab_of(answers, arrived, params)
     return result, base, window
 
 
-def ab_of(log: Path, arrived: pd.Series | None, params: Params) -> variants.ABComparison | None:
+def ab_of(answers: list[dict[str, Any]], arrived: pd.Series | None, params: Params) -> variants.ABComparison | None:
     """The A/B test's variants, each on its own share of the log's requests; None when no test ran."""
-    answers = variants.read_ab(log)
-    if answers.empty:
+    tested = variants.ab_answers(answers)
+    if tested.empty:
         return None
-    joined = join_labels(answers["request_id"], arrived, params.label) if arrived is not None else None
-    return variants.compare_ab(answers, joined, params.monitor)
+    joined = join_labels(tested["request_id"], arrived, params.label) if arrived is not None else None
+    return variants.compare_ab(tested, joined, params.monitor)
 
 
-def shadow_of(log: Path, arrived: pd.Series | None, params: Params, rows: int) -> variants.ShadowComparison | None:
-    """The shadow against production on the log's paired requests; None when no shadow answered."""
-    pairs = variants.read_pairs(log)
+def shadow_of(
+    answers: list[dict[str, Any]], arrived: pd.Series | None, params: Params, rows: int
+) -> variants.ShadowComparison | None:
+    """The shadow against production on the log's paired requests (``variants.answers``); None when no shadow
+    answered."""
+    pairs = variants.shadow_pairs(answers)
     if pairs.empty:
         return None
     joined = join_labels(pairs["request_id"], arrived, params.label) if arrived is not None else None

@@ -34,8 +34,7 @@ from pydantic import BaseModel, Field
 # fight the API process and each other for the cores. libgomp reads this once, when scikit-learn loads it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from flightdelay import ab
-from flightdelay.ab import ABSettings, Challenger
+from flightdelay.ab import ABSettings, Challenger, assigned_to_b
 from flightdelay.problem import PROBLEM
 from flightdelay.serving import (
     PredictionLog,
@@ -268,7 +267,7 @@ class FlightDelay:
         variant, outputs = None, None
         if self.challenger is not None:  # an A/B test: this service is A
             variant = "a"
-            if ab.assigned_to_b(ids[0], self.challenger.settings.share):
+            if assigned_to_b(ids[0], self.challenger.settings.share):
                 outputs = await self.challenger.answer(flights)  # None: B failed, and A answers
                 variant = "a" if outputs is None else "b"
         if outputs is None:

@@ -35,7 +35,7 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _answers(path: Path) -> list[dict[str, Any]]:
+def answers(path: Path) -> list[dict[str, Any]]:
     """Every readable answer in the log, rotated files oldest first, with its variant (None outside a test).
 
     Unreadable lines are left to ``monitor.read_log``, which counts them.
@@ -62,13 +62,13 @@ def _answers(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def read_pairs(path: Path) -> pd.DataFrame:
-    """Production's and the shadow's answers to the same requests, one row per request both answered.
+def shadow_pairs(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Production's and the shadow's answers (of :func:`answers`) to the same requests, one row per request both
+    answered.
 
     Columns: request_id, time, production / shadow probability, decision, threshold and model version.
     Empty when the log holds no shadow records.
     """
-    rows = _answers(path)
     shadow = [r for r in rows if r["variant"] == SHADOW]
     if not shadow:
         return pd.DataFrame()
@@ -166,7 +166,7 @@ class ShadowComparison:
 def compare_shadow(
     pairs: pd.DataFrame, production_rows: int, labels: pd.Series | None, rules: Monitor
 ) -> ShadowComparison:
-    """Judge the pairs of ``read_pairs``; ``labels`` (0/1/NaN by request id) from ``monitor.join_labels``."""
+    """Judge the pairs of ``shadow_pairs``; ``labels`` (0/1/NaN by request id) from ``monitor.join_labels``."""
     count = len(pairs)
     differ = int((pairs["delayed_production"] != pairs["delayed_shadow"]).sum()) if count else 0
     delta = (pairs["probability_shadow"] - pairs["probability_production"]).to_numpy() if count else np.zeros(0)
@@ -212,13 +212,14 @@ def compare_shadow(
 Z80 = 0.841621  # the normal quantile for 80% power
 
 
-def read_ab(path: Path) -> pd.DataFrame:
-    """Each answer of an A/B test: request_id, variant (a or b), probability, decision, threshold, model version.
+def ab_answers(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The answers (of :func:`answers`) of an A/B test: request_id, variant (a or b), probability, decision,
+    threshold, model version.
 
     Empty when the log holds no A/B records (the service tags them only while a test runs).
     """
-    rows = [r for r in _answers(path) if r["variant"] in ("a", "b")]
-    return pd.DataFrame.from_records(rows).drop_duplicates("request_id") if rows else pd.DataFrame()
+    tested = [r for r in rows if r["variant"] in ("a", "b")]
+    return pd.DataFrame.from_records(tested).drop_duplicates("request_id") if tested else pd.DataFrame()
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -298,7 +299,7 @@ class ABComparison:
 
 
 def compare_ab(answers: pd.DataFrame, labels: pd.Series | None, rules: Monitor) -> ABComparison:
-    """Judge the answers of ``read_ab``; ``labels`` (0/1/NaN, aligned with ``answers``) from ``monitor.join_labels``."""
+    """Judge the answers of ``ab_answers``; ``labels`` (0/1/NaN, aligned with them) from ``monitor.join_labels``."""
     requests = {v: int((answers["variant"] == v).sum()) for v in ("a", "b")}
     versions = {v: ", ".join(sorted(set(answers.loc[answers["variant"] == v, "model_version"]))) for v in ("a", "b")}
     labelled = dict.fromkeys(("a", "b"), 0)

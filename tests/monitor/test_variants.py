@@ -86,12 +86,12 @@ def flip(live: Live, share: float, seed: int) -> np.ndarray:
 def shadow_of(params: settings.Params, log: Path, labels: Path | None = None) -> variants.ShadowComparison | None:
     """The monitor's shadow verdict on a log, without the drift half of the run (tested once, above)."""
     arrived = monitor.read_labels(labels) if labels else None
-    return monitor.shadow_of(log, arrived, params, len(monitor.read_log(log)[0]))
+    return monitor.shadow_of(variants.answers(log), arrived, params, len(monitor.read_log(log)[0]))
 
 
 def ab_of(params: settings.Params, log: Path, labels: Path | None = None) -> variants.ABComparison | None:
     arrived = monitor.read_labels(labels) if labels else None
-    return monitor.ab_of(log, arrived, params)
+    return monitor.ab_of(variants.answers(log), arrived, params)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_too_few_pairs_give_no_verdict_and_a_log_without_a_shadow_gives_none(
     live: Live, params: settings.Params, tmp_path: Path
 ) -> None:
     log = write_log(tmp_path / "predictions.jsonl", live, live.proba)
-    pairs = variants.read_pairs(log).head(150)
+    pairs = variants.shadow_pairs(variants.answers(log)).head(150)
     shadow = variants.compare_shadow(pairs, ROWS, None, params.monitor)
     assert shadow.verdict == "not enough paired requests yet (150 < 200, monitor.min_pairs)"
     assert not shadow.flagged
