@@ -288,7 +288,7 @@ def smoke(
 
 @app.command()
 def promote(
-    environment: Annotated[str, typer.Argument(help="staging or production")],
+    environment: Annotated[str, typer.Argument(help="staging, production or challenger")],
     *,
     version: _Version = None,
     bento_tag: Annotated[str | None, typer.Option("--bento", help="staging: the Bento built for the version")] = None,
@@ -311,7 +311,7 @@ def promote(
 
 @app.command()
 def rollback(
-    environment: Annotated[str, typer.Argument(help="staging or production")] = "production",
+    environment: Annotated[str, typer.Argument(help="staging, production or challenger")] = "production",
     commit: _Commit = False,
     push: _Push = None,
     record_approvals: _Approvals = False,
@@ -377,7 +377,7 @@ def containerize(
 
 @app.command()
 def history(
-    environment: Annotated[str, typer.Argument(help="staging or production")] = "production",
+    environment: Annotated[str, typer.Argument(help="staging, production or challenger")] = "production",
     *,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document, newest first")] = False,
 ) -> None:
@@ -425,24 +425,7 @@ def deploy_check() -> None:
         failed = failed or bool(problems)
         state = pin.describe() if pin else "no release yet"
         typer.echo(f"{environment}: {len(manifests)} manifests valid; {state}" if not problems else "")
-    # Every strategy the production overlay could choose, rendered and validated as if it did.
-    production = Path.cwd() / "deploy" / "production"
-    try:
-        chosen = deploy.strategy_of(production)
-    except deploy.DeployError as exc:
-        typer.echo(f"production: {exc}", err=True)
-        chosen, failed = None, True
-    for strategy in deploy.strategies(Path.cwd()) if chosen else []:
-        try:
-            manifests = deploy.render(production, strategy=strategy)
-            problems = deploy.validate(manifests) + deploy.example_problems(manifests)
-        except deploy.DeployError as exc:
-            problems = [str(exc)]
-        for problem in problems:
-            typer.echo(f"production with strategy {strategy}: {problem}", err=True)
-        failed = failed or bool(problems)
-        mark = " (chosen)" if strategy == chosen else ""
-        typer.echo(f"production with strategy {strategy}{mark}: valid" if not problems else "")
+    failed = _check_strategies(Path.cwd()) or failed
     monitoring = deploy.monitoring_problems(Path.cwd())
     for problem in monitoring:
         typer.echo(f"monitoring: {problem}", err=True)
@@ -455,6 +438,39 @@ def deploy_check() -> None:
         typer.echo("bentofile.yaml: base image pinned by digest")
     if failed or monitoring or image:
         raise typer.Exit(1)
+
+
+def _check_strategies(root: Path) -> bool:
+    """Every strategy the production overlay could choose, rendered and validated as if it did; True if any fails."""
+    from flightdelay import deploy
+
+    production = root / "deploy" / "production"
+    try:
+        chosen = deploy.strategy_of(production)
+    except deploy.DeployError as exc:
+        typer.echo(f"production: {exc}", err=True)
+        return True
+    try:
+        challenger = deploy.render(root / "deploy" / "challenger")
+    except deploy.DeployError:
+        challenger = []  # named with the overlays
+    failed = False
+    for strategy in deploy.strategies(root) if chosen else []:
+        try:
+            manifests = deploy.render(production, strategy=strategy)
+            problems = [
+                *deploy.validate(manifests),
+                *deploy.example_problems(manifests),
+                *deploy.challenger_problems(manifests, challenger),
+            ]
+        except deploy.DeployError as exc:
+            problems = [str(exc)]
+        for problem in problems:
+            typer.echo(f"production with strategy {strategy}: {problem}", err=True)
+        failed = failed or bool(problems)
+        mark = " (chosen)" if strategy == chosen else ""
+        typer.echo(f"production with strategy {strategy}{mark}: valid" if not problems else "")
+    return failed
 
 
 @app.command()

@@ -9,6 +9,7 @@ these agree with one another, so a hand edit that breaks them is caught before a
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ import yaml
 
 from flightdelay.io.files import atomic_path
 
-ENVIRONMENTS = ("staging", "production")
+ENVIRONMENTS = ("staging", "production", "challenger")
+# The strategies under which production's pods send requests to the challenger (deploy/challenger).
+CHALLENGED = ("shadow", "ab")
 # The base Deployment's placeholder image, until a pin replaces it: `.invalid` never resolves (RFC 2606),
 # so an overlay applied before its first release cannot pull an image of that name from any registry.
 IMAGE_NAME = "unpinned.invalid/flightdelay"
@@ -286,7 +289,17 @@ def write_pin(root: Path, environment: str, pin: Pin) -> Path:
 
 # --- Rendering: the subset of kustomize the overlays use -----------------------------------------
 
-_SUPPORTED = {"apiVersion", "kind", "namespace", "resources", "replicas", "images", "commonAnnotations"}
+_SUPPORTED = {
+    "apiVersion",
+    "kind",
+    "namespace",
+    "nameSuffix",
+    "labels",
+    "resources",
+    "replicas",
+    "images",
+    "commonAnnotations",
+}
 _SCALABLE = {"Deployment", "ReplicaSet", "StatefulSet", "ReplicationController"}
 
 
@@ -319,8 +332,8 @@ def _is_strategy(directory: Path, entry: str) -> bool:
 def render(directory: Path, *, strategy: str | None = None) -> list[dict[str, Any]]:
     """The manifests ``kustomize build <directory>`` produces for this template's overlays.
 
-    Only what the overlays use is implemented (resources, namespace, replicas, images,
-    commonAnnotations); anything else is an error, not silently ignored. CI also runs the real
+    Only what the overlays use is implemented (resources, namespace, nameSuffix, labels, replicas,
+    images, commonAnnotations); anything else is an error, not silently ignored. CI also runs the real
     ``kubectl kustomize`` where it is installed. ``strategy`` renders the overlay as if it listed
     ``../strategies/<strategy>`` instead of the strategy it lists.
     """
@@ -331,6 +344,9 @@ def render(directory: Path, *, strategy: str | None = None) -> list[dict[str, An
     manifests: list[dict[str, Any]] = []
     for target in _resources(directory, kustomization, strategy):
         manifests.extend(render(target) if target.is_dir() else _documents(target))
+    _rename(manifests, str(kustomization.get("nameSuffix") or ""))
+    for labels in kustomization.get("labels") or []:
+        _label(manifests, labels)
     for manifest in manifests:
         if "namespace" in kustomization:
             manifest.setdefault("metadata", {})["namespace"] = kustomization["namespace"]
@@ -368,6 +384,39 @@ def _resources(directory: Path, kustomization: dict[str, Any], strategy: str | N
     if missing:
         raise DeployError(f"{directory}/kustomization.yaml: resources {missing} do not exist")
     return [directory / e for e in resources]
+
+
+def _rename(manifests: list[dict[str, Any]], suffix: str) -> None:
+    """kustomize's ``nameSuffix``: every name gets it, and so does each reference to a ConfigMap of the build."""
+    if not suffix:
+        return
+    config_maps = {str(m.get("metadata", {}).get("name")) for m in manifests if m.get("kind") == "ConfigMap"}
+    for manifest in manifests:
+        metadata = manifest.setdefault("metadata", {})
+        metadata["name"] = f"{metadata.get('name')}{suffix}"
+        for container in _containers(manifest):
+            for source in container.get("envFrom") or []:
+                reference = source.get("configMapRef") or {}
+                if reference.get("name") in config_maps:
+                    reference["name"] += suffix
+
+
+def _label(manifests: list[dict[str, Any]], labels: dict[str, Any]) -> None:
+    """kustomize's ``labels`` entry: its pairs on every manifest, and on selectors and pod templates if asked."""
+    pairs = {str(k): str(v) for k, v in (labels.get("pairs") or {}).items()}
+    selectors = bool(labels.get("includeSelectors"))
+    for manifest in manifests:
+        manifest.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
+        spec = manifest.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        if selectors and manifest.get("kind") == "Service":
+            spec.setdefault("selector", {}).update(pairs)
+        elif selectors and isinstance(spec.get("selector"), dict):
+            spec["selector"].setdefault("matchLabels", {}).update(pairs)
+        template = spec.get("template")
+        if (selectors or labels.get("includeTemplates")) and isinstance(template, dict):
+            template.setdefault("metadata", {}).setdefault("labels", {}).update(pairs)
 
 
 def _containers(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -461,6 +510,45 @@ def example_problems(manifests: list[dict[str, Any]]) -> list[str]:
                     f"a request of this project's problem ({first[0].strip()}): put the problem's example "
                     "(flightdelay.problem's EXAMPLE) there"
                 )
+    return problems
+
+
+def challenger_problems(production: list[dict[str, Any]], challenger: list[dict[str, Any]]) -> list[str]:
+    """The strategy settings (ConfigMap ``flightdelay-strategy``) must be settings the service accepts;
+    production's URLs must name the challenger's Service in production's namespace, and the challenger's
+    own must send requests nowhere (it would mirror to, or split with, itself)."""
+    from flightdelay.ab import ABSettings
+    from flightdelay.shadow import ShadowSettings
+
+    services = {
+        (str(m["metadata"]["name"]), m["metadata"].get("namespace")) for m in challenger if m.get("kind") == "Service"
+    }
+    problems = []
+    for side, manifests in (("production", production), ("challenger", challenger)):
+        for settings in (m for m in manifests if m.get("kind") == "ConfigMap"):
+            name, namespace = settings["metadata"]["name"], settings["metadata"].get("namespace")
+            if not str(name).startswith("flightdelay-strategy"):
+                continue
+            where = f"{side}: ConfigMap/{name}"
+            data = {str(k): str(v) for k, v in (settings.get("data") or {}).items()}
+            try:
+                read = (ShadowSettings.from_environment(data), ABSettings.from_environment(data))
+            except ValueError as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            urls = [s.url for s in read if s is not None]
+            if side == "challenger" and urls:
+                problems.append(f"{where}: sends requests to {', '.join(urls)}; the challenger must only answer")
+                continue
+            for url in urls:
+                host = urllib.parse.urlsplit(url).hostname or ""
+                if not any(
+                    host in (n, f"{n}.{ns}", f"{n}.{ns}.svc", f"{n}.{ns}.svc.cluster.local")
+                    for n, ns in services
+                    if ns == namespace
+                ):
+                    known = ", ".join(sorted(f"{n} in {ns}" for n, ns in services)) or "none"
+                    problems.append(f"{where}: {url} is not the challenger's Service ({known}) in {namespace}")
     return problems
 
 

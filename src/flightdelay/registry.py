@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 MODEL_NAME = "flight-delay"
-ALIASES = ("candidate", "staging", "production")
+ALIASES = ("candidate", "staging", "production", "challenger")
 LOCAL_STORE = Path(".mlflow")
 
 

@@ -311,8 +311,10 @@ def promote(
 ) -> Move:
     """Decide what pinning ``environment`` to a version means; :func:`apply` carries it out.
 
-    Staging takes a freshly built Bento (the candidate by default). Production takes exactly what
-    staging runs, and only once that passed the smoke test.
+    Staging takes a freshly built Bento (the candidate by default). The challenger takes exactly what
+    staging runs, and only once that passed the smoke test; so does production, unless its strategy
+    compares it with the challenger (shadow, A/B): then production takes what the challenger runs, the
+    version the comparison was about.
     """
     current = deploy.read_pin(root, environment)  # an inconsistent pin stops here, before anything changes
     if environment == "staging":
@@ -332,19 +334,20 @@ def promote(
             data_hash=version.tags.get("data_dvc_md5", "unknown"),
         )
     else:
-        staged = deploy.read_pin(root, "staging")
+        source = "challenger" if environment == "production" and _compares(root) else "staging"
+        staged = deploy.read_pin(root, source)
         if staged is None:
-            raise ReleaseError("staging runs nothing yet: promote to staging first")
+            raise ReleaseError(f"{source} runs nothing yet: promote to {source} first")
         if version_number and version_number != staged.model_version:
             raise ReleaseError(
-                f"{registry.MODEL_NAME} v{version_number} is not what staging runs (v{staged.model_version}); "
-                "promote it to staging and smoke-test it first"
+                f"{registry.MODEL_NAME} v{version_number} is not what {source} runs (v{staged.model_version}); "
+                f"promote it to {source} first"
             )
         version = registry.get(staged.model_version)
         if version.tags.get(SMOKE_TAG) != "passed" or version.tags.get(f"{SMOKE_TAG}_bento") != staged.bento_tag:
             raise ReleaseError(
                 f"{version.label} ({staged.bento_tag}) has not passed the staging smoke test; "
-                "refusing to promote it to production"
+                f"refusing to promote it to {environment}"
             )
         pin = staged
     _check_alias(root, environment, current)
@@ -353,6 +356,11 @@ def promote(
         PIN_TAG.format(environment=environment): json.dumps(pin.as_dict()),
     }
     return Move(environment, version, pin, "deploy", ((version.number, tags),), f"promoted {version.label}")
+
+
+def _compares(root: Path) -> bool:
+    """Whether production's strategy compares it with the challenger (shadow or A/B)."""
+    return deploy.strategy_of(root / "deploy" / "production") in deploy.CHALLENGED
 
 
 def _check_alias(root: Path, environment: str, current: deploy.Pin | None) -> None:
@@ -469,8 +477,10 @@ def provenance(environment: str, *, approvals: bool = False) -> Trailers:
     Actions sets ``GITHUB_SERVER_URL``, ``GITHUB_REPOSITORY`` and ``GITHUB_RUN_ID``; outside a workflow
     there is no run to name. With ``approvals``, the run's approvals of ``environment`` (the required
     reviewers' decisions) are read from GitHub's API, and a run nobody approved is refused: the trail
-    must not say "no approval" for a deployment that needed one.
+    must not say "no approval" for a deployment that needed one. The challenger takes live traffic
+    beside production, so the ``production`` environment's reviewers gate it too.
     """
+    gate = "production" if environment == "challenger" else environment
     server, repository, run_id = (
         os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
     )
@@ -481,15 +491,15 @@ def provenance(environment: str, *, approvals: bool = False) -> Trailers:
         from flightdelay.io import github
 
         try:
-            logins = github.Client.from_environment().approvals(int(run_id), environment)
+            logins = github.Client.from_environment().approvals(int(run_id), gate)
         except (github.GitHubError, ValueError) as exc:
-            raise ReleaseError(f"could not read who approved run {run_id} for {environment}: {exc}") from exc
+            raise ReleaseError(f"could not read who approved run {run_id} for {gate}: {exc}") from exc
         odd = [login for login in logins if not _LOGIN.match(login)]
         if odd:
             raise ReleaseError(f"the API named approvers that are not GitHub logins: {odd!r}")
         if not logins:
             raise ReleaseError(
-                f"nobody approved run {run_id} for {environment}: give the environment required reviewers "
+                f"nobody approved run {run_id} for {gate}: give the environment required reviewers "
                 "(Settings -> Environments), or drop --record-approvals"
             )
         found += [("Approved-by", login) for login in logins]

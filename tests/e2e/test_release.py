@@ -106,7 +106,7 @@ def test_each_release_registers_builds_smoke_tests_and_pins_staging(released: Re
 def test_production_took_the_staged_version_and_git_records_every_step(released: Released) -> None:
     production = released.pin("production")
     assert production == released.pin("staging")
-    assert released.aliases() == {"candidate": "2", "staging": "2", "production": "2"}
+    assert released.aliases() == {"candidate": "2", "staging": "2", "production": "2", "challenger": None}
     history = released.project.git("log", "--format=%s", "--", "deploy").splitlines()
     assert history[:4] == [
         f"deploy(production): flight-delay v2 ({production.bento_tag})",
@@ -257,3 +257,40 @@ def test_bad_states_get_clear_errors(released: Released) -> None:
     done = Project(released.project.path, env).cli("rollback", "production", check=False)
     assert done.returncode == 1
     assert f"MLflow tracking server http://127.0.0.1:{port} is unreachable" in done.stderr
+
+
+def test_under_a_shadow_production_takes_what_the_challenger_ran_not_what_staging_moved_to(released: Released) -> None:
+    """The challenger gets staging's smoke-tested pin; once production's strategy compares the two, a promotion
+    of production takes the challenger's pin (the version the comparison was about), whatever staging runs."""
+    path, start = released.project.path, released.project.git("rev-parse", "HEAD").strip()
+    released.cli("rollback", "production", "--commit")  # production on v1, staging and then the challenger on v2
+    output = released.cli("promote", "challenger", "--commit")
+    assert "wrote deploy/challenger/kustomization.yaml" in output
+    assert released.pin("challenger") == released.pin("staging")
+    assert released.project.git("log", "-1", "--format=%s").startswith("deploy(challenger): flight-delay v2")
+    assert released.aliases() | {"candidate": None} == {
+        "candidate": None,
+        "staging": "2",
+        "production": "1",
+        "challenger": "2",
+    }
+    released.cli("rollback", "staging", "--commit")  # staging moves on (back to v1) while the shadow runs
+    overlay = path / "deploy" / "production" / "kustomization.yaml"
+    kustomization = yaml.safe_load(overlay.read_text())  # as promote wrote it
+    kustomization["resources"] = [
+        r.replace("strategies/canary", "strategies/shadow") for r in kustomization["resources"]
+    ]
+    overlay.write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    released.project.git("commit", "--quiet", "-am", "production: shadow the challenger")
+    assert "production with strategy shadow (chosen): valid" in released.cli("deploy-check")
+    released.cli("promote", "production", "--commit")
+    assert released.pin("production") == released.pin("challenger")
+    assert released.aliases()["production"] == "2" and released.aliases()["staging"] == "1"
+    # Without the challenger's pin there is nothing the comparison was about: refused, and nothing changes.
+    stints = released.cli("history", "challenger")
+    assert stints.startswith("challenger: 1 pins, 0 of them rollbacks") and "flight-delay v2, deployed in" in stints
+    production = overlay.read_text()
+    released.project.git("checkout", "--quiet", start, "--", "deploy/challenger")
+    refused = released.cli("promote", "production", check=False)
+    assert "challenger runs nothing yet: promote to challenger first" in refused
+    assert overlay.read_text() == production and released.aliases()["production"] == "2"

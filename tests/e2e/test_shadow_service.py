@@ -1,6 +1,6 @@
 """Shadow and A/B with two real built Bentos on loopback: production copies each request to the shadow and logs
 its answers beside its own; an A/B front lets the other Bento answer a share; both answer on time while the
-other Bento hangs and after it dies."""
+other Bento hangs and after it dies. And blue-green's pre-promotion check, asked of a real built Bento."""
 
 from __future__ import annotations
 
@@ -10,20 +10,22 @@ import re
 import signal
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from flightdelay import ab, monitor, settings
+from flightdelay import ab, deploy, monitor, settings
 from flightdelay.io import bento
 from flightdelay.problem import EXAMPLE
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLE_PROBLEM
 from tests.e2e.conftest import Project, clone_template, environment
 
 pytestmark = pytest.mark.slow
@@ -209,6 +211,45 @@ def test_an_ab_front_lets_variant_b_answer_its_share_and_tags_each_answer(pair: 
     assert shadow_counts(pair.ab, "flightdelay_ab_requests_total").get("answered", 0) == sum(
         v == "b" for v in ids.values()
     )
+
+
+def measure(metric: dict[str, Any], url: str, args: dict[str, str]) -> bool:
+    """One measurement of an Argo Rollouts ``web`` metric against ``url``: its request as written (method,
+    headers, JSON body, timeout), then its success condition on the answer (no ``jsonPath``: the whole body)."""
+    web = metric["provider"]["web"]
+    assert "jsonPath" not in web, "this check reads the whole body"
+    request = urllib.request.Request(
+        url + urllib.parse.urlsplit(web["url"]).path,
+        data=json.dumps(web["jsonBody"]).encode(),
+        headers={h["key"]: h["value"] for h in web.get("headers") or []},
+        method=web["method"],
+    )
+    with urllib.request.urlopen(request, timeout=web["timeoutSeconds"]) as response:
+        result = json.loads(response.read())
+    condition = re.sub(r"\{\{args\.([\w-]+)\}\}", lambda m: args[m.group(1)], metric["successCondition"])
+    return all(holds(term.strip(), result) for term in condition.split("&&"))
+
+
+def holds(term: str, result: dict[str, Any]) -> bool:
+    """``result.<field> <op> <literal>``, the only shape of term the committed conditions use."""
+    found = re.fullmatch(r'result\.(\w+) (==|>=|<=) ("[^"]*"|-?[\d.]+)', term)
+    assert found, f"not a term this check reads: {term!r}"
+    field, op, literal = found.groups()
+    actual, expected = result[field], json.loads(literal)
+    return bool(actual == expected if op == "==" else actual >= expected if op == ">=" else actual <= expected)
+
+
+@pytest.mark.skipif(not SAMPLE_PROBLEM, reason="the blue-green check posts the sample problem's example")
+def test_blue_green_promotes_a_preview_that_answers_as_pinned_and_no_other(pair: Pair) -> None:
+    """The pre-promotion analysis, asked of a real built Bento as the controller would ask the preview."""
+    manifests = deploy.render(ROOT / "deploy" / "production", strategy="blue-green")
+    (template,) = (m for m in manifests if m["kind"] == "AnalysisTemplate")
+    (metric,) = template["spec"]["metrics"]
+    _, answer, _ = post(pair.production, "/predict", {"flight": EXAMPLE})
+    served = str(answer["model_version"])  # type: ignore[index]
+    assert measure(metric, pair.production, {"namespace": "flightdelay-production", "model-version": served})
+    # A preview that answers with another version than the pin names is not promoted.
+    assert not measure(metric, pair.production, {"namespace": "flightdelay-production", "model-version": "999"})
 
 
 def test_production_answers_on_time_while_the_shadow_hangs_and_after_it_dies(pair: Pair) -> None:

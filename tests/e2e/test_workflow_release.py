@@ -77,11 +77,31 @@ def published_template(tmp: Path) -> tuple[Project, Path]:
     return project, push_to_origin(project, tmp, "the DVC remote")
 
 
-def approved(act: Act, github: State, workflow: str, run_id: int, reviewer: str, *, variables: dict[str, str]) -> Run:
+def approved(
+    act: Act,
+    github: State,
+    workflow: str,
+    run_id: int,
+    reviewer: str,
+    *,
+    variables: dict[str, str],
+    inputs: dict[str, str] | None = None,
+) -> Run:
     """Run a production workflow that ``reviewer`` approved (GitHub's review history of the run says so)."""
     github.approve(run_id, "production", reviewer)
     token = {"GITHUB_TOKEN": TOKEN}
-    return act.run("workflow_dispatch", workflow, dispatch_event(), run_id=run_id, variables=variables, secrets=token)
+    event = dispatch_event() | {"inputs": inputs or {}}
+    return act.run("workflow_dispatch", workflow, event, run_id=run_id, variables=variables, secrets=token)
+
+
+def challenger(act: Act, github: State, project: Project, origin: Path, variables: dict[str, str]) -> None:
+    """The challenger (shadow and A/B strategies) takes what staging runs, behind production's reviewers."""
+    ok(approved(act, github, "promote.yml", 14, "carol", variables=variables, inputs={"to": "challenger"}))
+    assert origin_log(origin)[0].startswith("deploy(challenger): flight-delay v2 ")
+    assert aliases()["challenger"] == "2" and aliases()["production"] == "1"
+    sync(project)
+    told = project.cli("history", "challenger").stdout
+    assert "approved by carol, run https://github.com/acme/flightdelay/actions/runs/14" in told, told
 
 
 def refusals(act: Act, github: State, project: Project, origin: Path, variables: dict[str, str]) -> None:
@@ -121,7 +141,7 @@ def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
         assert "answered 25 golden requests as recorded" in run.output
         subjects = origin_log(origin)
         assert subjects[0].startswith("deploy(staging): flight-delay v1 (flightdelay-service:v1-"), subjects
-        assert aliases() == {"candidate": "1", "staging": "1", "production": None}
+        assert aliases() == {"candidate": "1", "staging": "1", "production": None, "challenger": None}
         sync(project)
 
         # 2. Someone merges to main while the promotion waits: its push is rejected, rebased and retried.
@@ -155,6 +175,7 @@ def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
         sync(project)
         production = deploy.read_pin(project.path, "production")
         assert production is not None and production.model_version == "1"
+        challenger(act, github, project, origin, variables)
 
         # The record of what ran where, from the git history the workflows pushed.
         told = project.cli("history", "production").stdout

@@ -35,7 +35,9 @@ def test_the_committed_overlays_render_to_valid_kubernetes(root: Path) -> None:
     for environment in deploy.ENVIRONMENTS:
         manifests = deploy.render(root / "deploy" / environment)
         assert deploy.validate(manifests) == []
-        assert {m["metadata"]["namespace"] for m in manifests} == {f"flightdelay-{environment}"}
+        # The challenger runs beside production, where production's pods reach it.
+        namespace = "production" if environment == "challenger" else environment
+        assert {m["metadata"]["namespace"] for m in manifests} == {f"flightdelay-{namespace}"}
     production = {m["kind"]: m for m in deploy.render(root / "deploy" / "production")}
     assert set(production) == {"Deployment", "Service", "Rollout", "AnalysisTemplate"}
     # The Rollout runs the pods; a Deployment beside it with pods of its own would ship pins outside the canary.
@@ -221,13 +223,85 @@ def test_a_base_image_without_a_digest_is_refused(tmp_path: Path, image: str | N
 
 
 def test_every_strategy_renders_the_production_overlay_valid(root: Path) -> None:
-    assert deploy.strategies(root) == ["blue-green", "canary"]
+    assert deploy.strategies(root) == ["ab", "blue-green", "canary", "shadow"]
     assert deploy.strategy_of(root / "deploy" / "production") == "canary"
     assert deploy.strategy_of(root / "deploy" / "staging") is None
+    challenger = deploy.render(root / "deploy" / "challenger")
     for strategy in deploy.strategies(root):
         manifests = deploy.render(root / "deploy" / "production", strategy=strategy)
         assert deploy.validate(manifests) == [], strategy
+        assert deploy.challenger_problems(manifests, challenger) == [], strategy
         assert {m["metadata"]["namespace"] for m in manifests} == {"flightdelay-production"}
+
+
+def test_the_challenger_runs_beside_production_with_its_own_pods_pin_and_settings(root: Path) -> None:
+    """Production's Service must never select the challenger's pods, nor the challenger read production's settings."""
+    other = deploy.Pin(
+        **(PIN.as_dict() | {"model_version": "4", "tag": "v4-01234567", "bento_tag": "flightdelay-service:v4-01234567"})
+    )
+    deploy.write_pin(root, "production", PIN)
+    deploy.write_pin(root, "challenger", other)
+    assert deploy.read_pin(root, "challenger") == other
+    challenger = {m["kind"]: m for m in deploy.render(root / "deploy" / "challenger")}
+    production = {m["kind"]: m for m in deploy.render(root / "deploy" / "production", strategy="shadow")}
+    assert {m["metadata"]["name"] for m in challenger.values()} == {
+        "flightdelay-challenger",
+        "flightdelay-strategy-challenger",
+    }
+    pods = challenger["Deployment"]["spec"]
+    own = {"app.kubernetes.io/name": "flightdelay-challenger"}
+    assert pods["selector"]["matchLabels"] == own and pods["template"]["metadata"]["labels"] == own
+    assert challenger["Service"]["spec"]["selector"] == own
+    assert production["Service"]["spec"]["selector"] == {"app.kubernetes.io/name": "flightdelay"}
+    (container,) = pods["template"]["spec"]["containers"]
+    assert container["envFrom"][0]["configMapRef"]["name"] == "flightdelay-strategy-challenger"
+    assert challenger["ConfigMap"].get("data") == {}
+    assert container["image"] == f"ghcr.io/acme/flightdelay@{PIN.digest}"  # the challenger's own pin, v4
+    assert pods["template"]["metadata"]["annotations"]["flightdelay.dev/model-version"] == "4"
+    (production_pod,) = production["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert production_pod["envFrom"][0]["configMapRef"]["name"] == "flightdelay-strategy"
+    assert production["ConfigMap"]["data"]["FLIGHTDELAY_SHADOW_URL"] == "http://flightdelay-challenger"
+    assert (
+        production["Deployment"]["spec"]["template"]["metadata"]["annotations"]["flightdelay.dev/model-version"] == "3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "edit", "message"),
+    [
+        (
+            "shadow",
+            ("http://flightdelay-challenger", "http://flightdelay-preview"),
+            "production: ConfigMap/flightdelay-strategy: http://flightdelay-preview is not the challenger's Service "
+            "(flightdelay-challenger in flightdelay-production) in flightdelay-production",
+        ),
+        ("ab", ('"0.5"', '"1.5"'), "FLIGHTDELAY_AB_SHARE=1.5 must be between 0 and 1"),
+        ("ab", ("  FLIGHTDELAY_AB_SHARE", "  OTHER"), "set FLIGHTDELAY_AB_SHARE too"),
+        ("shadow", ("http://flightdelay-challenger", "flightdelay-challenger:80"), "is not an http(s) URL"),
+    ],
+)
+def test_strategy_settings_the_service_would_refuse_or_that_miss_the_challenger_are_named(
+    root: Path, strategy: str, edit: tuple[str, str], message: str
+) -> None:
+    settings = root / "deploy" / "strategies" / strategy / "strategy-settings.yaml"
+    assert edit[0] in settings.read_text()
+    settings.write_text(settings.read_text().replace(edit[0], edit[1]))
+    manifests = deploy.render(root / "deploy" / "production", strategy=strategy)
+    (problem,) = deploy.challenger_problems(manifests, deploy.render(root / "deploy" / "challenger"))
+    assert message in problem
+
+
+def test_a_challenger_that_sends_requests_on_is_named(root: Path) -> None:
+    settings = root / "deploy" / "challenger" / "strategy-settings.yaml"
+    settings.write_text(
+        settings.read_text().replace("data: {}", "data:\n  FLIGHTDELAY_SHADOW_URL: http://flightdelay-challenger")
+    )
+    challenger = deploy.render(root / "deploy" / "challenger")
+    (problem,) = deploy.challenger_problems([], challenger)
+    assert problem == (
+        "challenger: ConfigMap/flightdelay-strategy-challenger: sends requests to http://flightdelay-challenger; "
+        "the challenger must only answer"
+    )
 
 
 def test_blue_green_switches_after_the_preview_answers_as_pinned(root: Path) -> None:
