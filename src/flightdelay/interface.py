@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,20 @@ from pydantic import BaseModel
 
 class SampleError(RuntimeError):
     """The sample data cannot be written as asked (a period it does not hold, a file already there)."""
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A behaviour the model must show, whatever its metrics: real rows moved from ``before`` to ``after``
+    (joined-table columns set to these values) must raise the probability of the positive class by at least
+    ``min_mean_rise`` on average, and lower it by more than 0.01 for at most ``max_share_lower`` of them.
+    The behavioural model tests and the PR gate (``gate.robustness``) both check it."""
+
+    name: str
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+    min_mean_rise: float = 0.05
+    max_share_lower: float = 0.05
 
 
 class Problem(ABC):
@@ -104,6 +119,10 @@ class Problem(ABC):
     @abstractmethod
     def label_of_outcome(self, outcome: pd.Series, options: Any) -> pd.Series:
         """The label (float 0/1) from a labels file's :attr:`outcome` values, as :meth:`labels_of` would give."""
+
+    def invariants(self) -> tuple[Invariant, ...]:
+        """What a domain expert expects of any model of this problem (none by default)."""
+        return ()
 
     # --- The service -----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import yaml
 
 from flightdelay import settings
 from flightdelay.core import gate, report
+from flightdelay.core.behaviour import Behaviour
 from flightdelay.io import dvc, git, plots
 
 STAGES = ("ingest", "validate", "featurize", "train", "evaluate")
@@ -154,6 +155,22 @@ def compare(root: Path, params: settings.Params, base_sha: str, base_tree: Any) 
     return report.Comparison(rows_moved=True, paired={f"test.{k}": v for k, v in scores.items()})
 
 
+def behaviours(root: Path, params: settings.Params) -> list[Behaviour]:
+    """The problem's invariants measured on the PR's model (``gate.robustness``), on the test month's rows."""
+    if not params.gate.robustness:
+        return []
+    from flightdelay.core import behaviour
+    from flightdelay.io.files import read_parquet
+    from flightdelay.problem import PROBLEM
+    from flightdelay.stages.evaluate import predict
+
+    model = dvc.load_model(root, params.paths.model)  # the bytes dvc.lock records, or DvcError
+    joined = read_parquet(root / params.paths.joined)
+    month = PROBLEM.period(read_parquet(root / params.paths.test)).max()
+    rows = joined[PROBLEM.period(joined) == month]
+    return behaviour.measure(lambda r: predict(model, PROBLEM.features_of(r)), rows, PROBLEM.invariants())
+
+
 def build(
     root: Path,
     params: settings.Params,
@@ -173,7 +190,22 @@ def build(
     base_metrics = report.flatten(base_metrics_tree) if base_metrics_tree else None
     comparison = compare(root, params, base_sha, base_metrics_tree) if pr_metrics and base_metrics else None
     comparison = comparison or report.Comparison()
-    verdict = gate.judge(params.gate, pr_metrics or {}, comparison.base_for_rules(base_metrics))
+    pr_slices = _json_at(root, None, paths.slices) if pr_metrics else None
+    measured: list[Behaviour] = []
+    unmeasured = []
+    if pr_metrics:
+        try:
+            measured = behaviours(root, params)
+        except (dvc.DvcError, ValueError, KeyError) as exc:
+            unmeasured.append(f"robustness: the PR's model could not be checked against the invariants: {exc}")
+    verdict = gate.judge(
+        params.gate,
+        pr_metrics or {},
+        comparison.base_for_rules(base_metrics),
+        slices=(pr_slices or {}) if pr_metrics else None,
+        behaviours=measured,
+    )
+    verdict = gate.Verdict(verdict.failures + unmeasured, verdict.checked + len(unmeasured))
     pr_curves = {n: _json_at(root, None, paths.plots / f"{n}.json") for n in plots.CURVES}
     base_curves = {n: _json_at(root, base_sha, paths.plots / f"{n}.json") for n in plots.CURVES}
     written = (
@@ -198,7 +230,7 @@ def build(
         verdict=verdict,
         validation=validation,
         pipeline=pipeline,
-        pr_slices=_json_at(root, None, paths.slices) if pr_metrics else None,
+        pr_slices=pr_slices,
         base_slices=_json_at(root, base_sha, paths.slices),
         plots=[f"plots/{name}" for name in written],
         run_url=run_url,
@@ -207,6 +239,8 @@ def build(
         else [],
         min_slice_rows=params.report.min_slice_rows,
         comparison=comparison,
+        slice_rules=params.gate.slices,
+        behaviours=measured,
     )
     document = report.render(inputs)
     out.mkdir(parents=True, exist_ok=True)

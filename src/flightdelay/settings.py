@@ -85,11 +85,23 @@ class Tune(_Frozen):
     space: dict[str, tuple[float | int, ...]]
 
 
+class SliceRules(_Frozen):
+    """Fairness: what every slice (``evaluate.slices``) with at least ``min_rows`` test rows must meet, on the
+    slice's metric names (``roc_auc``); fewer rows are too few to judge."""
+
+    min_rows: Annotated[int, Field(ge=1)] = 300
+    minimum: dict[str, float] = Field(default_factory=dict)
+    max_gap: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+
 class Gate(_Frozen):
     """The PR quality gate, on flat metric names as ``dvc metrics`` shows them (``test.roc_auc``)."""
 
     minimum: dict[str, float]
     max_regression: dict[str, Annotated[float, Field(ge=0)]]
+    slices: SliceRules = SliceRules()
+    # The problem's invariants (flightdelay.interface.Invariant) checked on the PR's model.
+    robustness: bool = False
 
 
 class Report(_Frozen):

@@ -190,3 +190,24 @@ def test_pr_without_its_reproduced_outputs_fails_and_says_what_to_commit(repo: P
     failure = next(line for line in text.splitlines() if "committed pipeline outputs differ" in line)
     assert "`dvc.lock`" in failure and "`reports/metrics.json`" in failure, failure
     assert "run `dvc repro` and commit them" in failure
+
+
+def test_a_slice_beyond_the_fairness_rules_fails_and_is_named(repo: Project) -> None:
+    """The slice rules judge the PR's reproduced slices: held to a gap no two carriers meet, the worst is named.
+    The invariants are measured on the PR's model and shown."""
+
+    def tighten(root: Path) -> None:
+        edit(root / "params.yaml", "roc_auc: 0.30\n", "roc_auc: 0.001\n")
+        edit(root / "params.yaml", "robustness: false", "robustness: true")
+
+    open_pr(repo, tighten, "carriers alike")
+    code, text, pipeline = report(repo)
+    assert code == 1, text
+    assert set(pipeline["stages"].values()) == {"skipped"}  # the gate is no stage's param: nothing re-ran
+    failure = next(line for line in text.splitlines() if line.startswith("- slice carrier "))
+    assert re.fullmatch(
+        r"- slice carrier \w+: roc_auc = 0\.\d{4}, 0\.\d{4} from the best carrier \(\w+, 0\.\d{4}\), more than the "
+        r"allowed gap 0\.001 for every carrier with at least \d+ test rows",
+        failure,
+    ), failure
+    assert "| a storm at the origin | +0." in text  # the invariants, measured on the PR's model

@@ -149,3 +149,24 @@ def test_a_pr_that_changes_the_gate_says_so_under_the_verdict() -> None:
     head = text.split("### Metrics")[0]
     assert "- ⚠️ **this PR changes the gate itself**: `gate.minimum.test.roc_auc` 0.7000 → 0.6900;" in head
     assert "train.max_iter" not in head
+
+
+def test_fairness_and_robustness_show_the_worst_and_best_slice_and_each_invariant() -> None:
+    from flightdelay.core.behaviour import Behaviour
+    from flightdelay.interface import Invariant
+    from flightdelay.settings import SliceRules
+
+    pr = {
+        "carrier": {
+            "EV": {"roc_auc": 0.7417, "rows": 4908.0},
+            "VX": {"roc_auc": 0.6192, "rows": 472.0},
+            "HA": {"roc_auc": 0.2, "rows": 21.0},
+        }
+    }
+    rules = SliceRules(min_rows=300, minimum={"roc_auc": 0.55}, max_gap={"roc_auc": 0.2})
+    storm = Behaviour(Invariant("a storm at the origin", {"precip": 0.0}, {"precip": 0.5}), 2000, 0.2786, 0.0)
+    text = make(pr_slices=pr, slice_rules=rules, behaviours=[storm])
+    assert "### Fairness and robustness" in text
+    assert "| carrier (2 of 3) | roc_auc | VX 0.6192 | EV 0.7417 | 0.1225 | floor 0.55, gap ≤ 0.2 |" in text
+    assert "| a storm at the origin | +0.2786 | 0.0% of 2,000 | rise ≥ 0.05, lowered ≤ 5% |" in text
+    assert "### Fairness and robustness" not in make(pr_slices=pr)  # no rules, nothing measured

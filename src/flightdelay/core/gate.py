@@ -1,12 +1,15 @@
-"""The quality gate: absolute minimums and the largest allowed regression against the base."""
+"""The quality gate: absolute minimums, the largest allowed regression against the base, the slices' floors and
+gaps (fairness), and the problem's invariants (robustness)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from flightdelay.settings import Gate
+from flightdelay.core.behaviour import Behaviour
+from flightdelay.settings import Gate, SliceRules
 
 # +1: higher is better, -1: lower is better. Judged on the last part of a flat name (test.roc_auc).
 DIRECTION = {
@@ -48,8 +51,17 @@ def _absent(metrics: Mapping[str, object], metric: str) -> str:
     return "missing from" if metric not in metrics else "not a number in"
 
 
-def judge(gate: Gate, pr: Mapping[str, object], base: Mapping[str, object] | None) -> Verdict:
-    """Every gate rule applied to the PR's flat metrics; ``base`` None skips the regression rules."""
+def judge(
+    gate: Gate,
+    pr: Mapping[str, object],
+    base: Mapping[str, object] | None,
+    *,
+    slices: Mapping[str, Any] | None = None,
+    behaviours: Sequence[Behaviour] = (),
+) -> Verdict:
+    """Every gate rule applied to the PR's flat metrics, its ``slices`` (``reports/slices.json``) and the
+    ``behaviours`` measured on its model; ``base`` None skips the regression rules, ``slices`` None the slice
+    rules (the pipeline did not get as far as evaluate)."""
     failures: list[str] = []
     checked = 0
     for metric, floor in sorted(gate.minimum.items()):
@@ -59,6 +71,12 @@ def judge(gate: Gate, pr: Mapping[str, object], base: Mapping[str, object] | Non
             failures.append(f"{metric} is {_absent(pr, metric)} the PR's metrics (minimum {floor:g})")
         elif value < floor:
             failures.append(f"{metric} = {value:.4f} is below the minimum {floor:g}")
+    if slices is not None:
+        found, count = _slice_failures(gate.slices, slices)
+        failures, checked = failures + found, checked + count
+    for behaviour in behaviours:
+        checked += 1
+        failures += behaviour.failures()
     if base is None:
         return Verdict(failures, checked)
     for metric, allowed in sorted(gate.max_regression.items()):
@@ -79,3 +97,47 @@ def judge(gate: Gate, pr: Mapping[str, object], base: Mapping[str, object] | Non
                 f"{metric} got worse by {worse_by:.4f} ({before:.4f} -> {after:.4f}), more than the allowed {allowed:g}"
             )
     return Verdict(failures, checked)
+
+
+def _slice_failures(rules: SliceRules, slices: Mapping[str, Any] | None) -> tuple[list[str], int]:
+    """The floor of each slice metric in every slice with enough rows, and the gap between the best and the
+    worst of them in each dimension; the slice is named in each failure."""
+    if not rules.minimum and not rules.max_gap:
+        return [], 0
+    if not slices:
+        return ["the slice rules (gate.slices) have no slice metrics to judge: evaluate wrote none"], 1
+    failures: list[str] = []
+    checked = 0
+    for dimension, groups in sorted(slices.items()):
+        judged = {
+            str(group): scores
+            for group, scores in groups.items()
+            if isinstance(scores, Mapping) and (_number(scores.get("rows")) or 0) >= rules.min_rows
+        }
+        enough = f"every {dimension} with at least {rules.min_rows:,} test rows"
+        for metric, floor in sorted(rules.minimum.items()):
+            checked += 1
+            sign = direction(metric) or 1
+            for group, scores in sorted(judged.items()):
+                value = _number(scores.get(metric))
+                if value is not None and (value - floor) * sign < 0:
+                    rows = _number(scores.get("rows")) or 0
+                    failures.append(
+                        f"slice {dimension} {group}: {metric} = {value:.4f} ({rows:,.0f} rows) is "
+                        f"{'below' if sign > 0 else 'above'} the limit {floor:g} for {enough}"
+                    )
+        for metric, allowed in sorted(rules.max_gap.items()):
+            values = {g: v for g, s in judged.items() if (v := _number(s.get(metric))) is not None}
+            if len(values) < 2:
+                continue
+            checked += 1
+            sign = direction(metric) or 1
+            best = max(values, key=lambda g: values[g] * sign)
+            worst = min(values, key=lambda g: values[g] * sign)
+            gap = abs(values[best] - values[worst])
+            if gap > allowed + 1e-12:
+                failures.append(
+                    f"slice {dimension} {worst}: {metric} = {values[worst]:.4f}, {gap:.4f} from the best {dimension} "
+                    f"({best}, {values[best]:.4f}), more than the allowed gap {allowed:g} for {enough}"
+                )
+    return failures, checked

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flightdelay.comment import MARKER
+from flightdelay.core.behaviour import Behaviour
 from flightdelay.core.gate import Verdict, direction
+from flightdelay.settings import SliceRules
 
 _SAME = 1e-9
 
@@ -97,6 +99,8 @@ class ReportInput:
     uncommitted: list[str] = field(default_factory=list)
     min_slice_rows: int = 100  # report.min_slice_rows
     comparison: Comparison = field(default_factory=Comparison)
+    slice_rules: SliceRules = field(default_factory=SliceRules)  # gate.slices
+    behaviours: list[Behaviour] = field(default_factory=list)  # gate.robustness, measured on the PR's model
 
     @property
     def passed(self) -> bool:
@@ -251,6 +255,55 @@ def _slices(report: ReportInput) -> list[str]:
     return [*lines, "", "</details>", ""]
 
 
+def _fairness(report: ReportInput) -> list[str]:
+    """The slice rules' view of each dimension (worst, best, gap) and the invariants measured on the PR's model."""
+    rules = report.slice_rules
+    metrics = sorted(set(rules.minimum) | set(rules.max_gap))
+    lines: list[str] = []
+    if report.pr_slices and metrics:
+        lines += [
+            f"Slices with at least {rules.min_rows:,} test rows (`gate.slices`):",
+            "",
+            "| slice | metric | worst | best | gap | rule |",
+            "|---|---|---|---|---|---|",
+        ]
+        for dimension, groups in report.pr_slices.items():
+            judged = {
+                g: s
+                for g, s in groups.items()
+                if isinstance(s.get("rows"), int | float) and s["rows"] >= rules.min_rows
+            }
+            for metric in metrics:
+                values = {g: s[metric] for g, s in judged.items() if isinstance(s.get(metric), int | float)}
+                if not values:
+                    continue
+                sign = direction(metric) or 1
+                worst = min(values, key=lambda g: values[g] * sign)
+                best = max(values, key=lambda g: values[g] * sign)
+                rule = [f"floor {rules.minimum[metric]:g}"] if metric in rules.minimum else []
+                rule += [f"gap ≤ {rules.max_gap[metric]:g}"] if metric in rules.max_gap else []
+                lines.append(
+                    f"| {dimension} ({len(values)} of {len(groups)}) | {metric} | {worst} {values[worst]:.4f} | "
+                    f"{best} {values[best]:.4f} | {abs(values[best] - values[worst]):.4f} | {', '.join(rule)} |"
+                )
+        lines.append("")
+    if report.behaviours:
+        lines += [
+            "The problem's invariants on the PR's model (`gate.robustness`):",
+            "",
+            "| when | mean change of the probability | rows it lowered | rule |",
+            "|---|---|---|---|",
+        ]
+        for measured in report.behaviours:
+            invariant = measured.invariant
+            lines.append(
+                f"| {invariant.name} | {measured.mean_rise:+.4f} | {measured.share_lower:.1%} of {measured.rows:,} | "
+                f"rise ≥ {invariant.min_mean_rise:g}, lowered ≤ {invariant.max_share_lower:.0%} |"
+            )
+        lines.append("")
+    return ["### Fairness and robustness", "", *lines] if lines else []
+
+
 def _params(report: ReportInput) -> list[str]:
     lines = ["### Params", ""]
     if not report.params:
@@ -332,7 +385,7 @@ def render(report: ReportInput) -> str:
         changes = ", ".join(f"`{k}` {_fmt(before)} → {_fmt(after)}" for k, before, after in loosened)
         lines.append(f"- ⚠️ **this PR changes the gate itself**: {changes}; the verdict above applies the PR's rules")
     lines += ["", f"Head `{report.head_sha[:10]}` against base `{report.base_ref}` (`{report.base_sha[:10]}`).", ""]
-    lines += _metrics(report) + _slices(report) + _params(report) + _data(report)
+    lines += _metrics(report) + _fairness(report) + _slices(report) + _params(report) + _data(report)
     lines += _validation(report) + _pipeline(report)
     if report.plots:
         where = f"in the [run's artifacts]({report.run_url})" if report.run_url else "next to this report"

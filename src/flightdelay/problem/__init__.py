@@ -28,7 +28,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from flightdelay.interface import Problem
+from flightdelay.interface import Invariant, Problem
 from flightdelay.io.files import read_csv, read_csvs
 from flightdelay.problem import features, join, sample, schemas
 
@@ -135,6 +135,23 @@ class LateArrivals(Problem):
 
     def features_of(self, joined: pd.DataFrame) -> pd.DataFrame:
         return features.build_features(joined)
+
+    def invariants(self) -> tuple[Invariant, ...]:
+        """Evenings are later in the day's knock-on delays than mornings; a storm at the origin never helps."""
+        calm = {"precip": 0.0, "precip_3h": 0.0, "visib": 10.0, "visib_min_3h": 10.0}
+        storm = {"precip": 0.5, "precip_3h": 1.2, "visib": 0.5, "visib_min_3h": 0.25}
+        return (
+            Invariant(
+                "a later departure (19:00 instead of 07:00)",
+                before={"sched_dep_time": 700, "sched_arr_time": 900},
+                after={"sched_dep_time": 1900, "sched_arr_time": 2100},
+            ),
+            Invariant(
+                "a storm at the origin",
+                before=calm | {"wind_speed": 5.0, "wind_speed_max_3h": 5.0},
+                after=storm | {"wind_speed": 30.0, "wind_speed_max_3h": 35.0},
+            ),
+        )
 
     def labels_of(self, joined: pd.DataFrame, options: Any) -> pd.Series:
         return features.label(joined, options.delay_minutes)
