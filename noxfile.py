@@ -133,8 +133,10 @@ def template_update(session: nox.Session) -> None:
 def pr_report(session: nox.Session) -> None:
     """Reproduce and compare with a base revision, as CI comments on a PR: nox -s pr-report -- --base origin/main."""
     _install(session)
-    session.run("flightdelay", "get-data")
     out = "build/pr-report"
+    # Data the PR records but nobody pushed fails here, before anything is reproduced (PR_FROM_FORK: not checked).
+    session.run("flightdelay", "check-pushed", f"--out={out}")
+    session.run("flightdelay", "get-data")
     # A failing stage still gets a report (it says where the pipeline broke); the report then fails.
     session.run("flightdelay", "repro", f"--record={out}/pipeline.json", success_codes=[0, 1])
     session.run("flightdelay", "pr-report", f"--out={out}", *(session.posargs or ["--base=origin/main"]))

@@ -162,6 +162,38 @@ def repro(
         raise typer.Exit(1)
 
 
+@app.command("check-pushed")
+def check_pushed(
+    out: Annotated[Path, typer.Option(help="where a failing report.md is written for the PR comment")] = _PR_OUT,
+    from_fork: Annotated[
+        bool, typer.Option("--from-fork", envvar="PR_FROM_FORK", help="a fork's PR: the remote is not readable")
+    ] = False,
+) -> None:
+    """Before anything is reproduced: the data every .dvc file records must be in the default DVC remote."""
+    from flightdelay import pr_report
+    from flightdelay.io import dvc
+
+    if from_fork:
+        typer.echo("check-pushed: not checked, a fork's PR cannot read the DVC remote (the release pulls it all)")
+        return
+    if dvc.default_remote(Path.cwd()) is None:
+        typer.echo("check-pushed: no default DVC remote is configured, nothing to check")
+        return
+    try:
+        targets = dvc.pointers(Path.cwd())
+        missing = dvc.unpushed(Path.cwd(), targets)
+    except dvc.DvcError as exc:
+        _fail(str(exc))
+    if not missing:
+        typer.echo(f"check-pushed: the remote holds all that {', '.join(map(str, targets))} record")
+        return
+    document = pr_report.unpushed_report(missing, dvc.default_remote(Path.cwd()) or "")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(document)
+    typer.echo(document, nl=False)
+    raise typer.Exit(1)
+
+
 @app.command("pr-report")
 def pr_report_command(
     base: Annotated[str, typer.Option(help="the PR's target branch or any revision, e.g. origin/main")],

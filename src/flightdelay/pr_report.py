@@ -155,6 +155,20 @@ def compare(root: Path, params: settings.Params, base_sha: str, base_tree: Any) 
     return report.Comparison(rows_moved=True, paired={f"test.{k}": v for k, v in scores.items()})
 
 
+def unpushed_report(missing: dict[Path, list[str]], remote: str) -> str:
+    """The PR comment when the PR records data the DVC remote does not hold: nothing was reproduced."""
+    from flightdelay.comment import MARKER
+
+    lines = [MARKER, "## ❌ Quality gate failed", ""]
+    for pointer, files in missing.items():
+        shown = ", ".join(f"`{f}`" for f in files[:20]) + (f" and {len(files) - 20} more" if len(files) > 20 else "")
+        lines.append(
+            f"- `{pointer}` records data the DVC remote `{remote}` does not have: {shown}. Push it from the "
+            f"machine that has it (`dvc push {pointer}`), then push a commit to run this check again"
+        )
+    return "\n".join([*lines, "", "Nothing was reproduced: the pipeline would run on data nobody else can get.", ""])
+
+
 def behaviours(root: Path, params: settings.Params) -> list[Behaviour]:
     """The problem's invariants measured on the PR's model (``gate.robustness``), on the test month's rows."""
     if not params.gate.robustness:

@@ -117,6 +117,7 @@ def test_a_params_pr_reports_then_a_failing_push_fails_the_check_and_updates_the
     assert run.returncode == 0, run.output[-6000:]
     assert run.step(REPORT_STEP) == "success"
     assert "push-cache" not in (project.path / ".github/workflows/pr.yml").read_text()  # PRs never write the remote
+    assert "check-pushed: no default DVC remote is configured" in run.output  # checked: not a fork's PR
     files = report_artifact(run, 101, first)
     report = files["report.md"].decode()
     assert "## ✅ Quality gate passed" in report
@@ -175,6 +176,7 @@ def test_a_fork_data_pr_takes_the_sample_pushes_nothing_and_still_reports(
     run = act.run("pull_request", "pr.yml", pull_request_event(head, head_repository="someone/flightdelay"), run_id=301)
     output = run.output
     assert "dvc pull from 'storage' failed, so the sample stands in" in output, output[-6000:]
+    assert "check-pushed: not checked, a fork's PR cannot read the DVC remote" in output
     assert run.step("Cloud credentials for the DVC remote") == "not run"
     assert list(remote.iterdir()) == []  # nothing pushed
     report = report_artifact(run, 301, head)["report.md"].decode()

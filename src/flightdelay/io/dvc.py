@@ -342,3 +342,65 @@ def load_model(root: Path, path: Path, stage: str = "train") -> Any:
     import joblib
 
     return joblib.load(verify_output(root, stage, path))
+
+
+# --- Data that is really there: what the .dvc files record, in the default remote ------------------
+
+
+def pointers(root: Path) -> list[Path]:
+    """Every ``.dvc`` file git tracks: the pipeline's inputs (``data.dvc`` and any import)."""
+    done = subprocess.run(["git", "ls-files", "*.dvc"], cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DvcError(f"git ls-files failed: {done.stderr.strip()}")
+    return [Path(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def unpushed(root: Path, targets: list[Path]) -> dict[Path, list[str]]:
+    """The files each ``.dvc`` file in ``targets`` records that the default remote does not hold.
+
+    A directory is checked file by file against its listing (the ``.dir`` object), read from the remote or,
+    when the remote lacks that too, from the local cache; a listing found in neither is reported as the whole
+    directory. :class:`DvcError` when no remote is configured or it cannot be read.
+    """
+    from dvc.exceptions import DvcException  # type: ignore[import-untyped]
+    from dvc.repo import Repo  # type: ignore[import-untyped]
+
+    remote = default_remote(root)
+    if remote is None:
+        raise DvcError("no default DVC remote is configured: there is nothing to check against")
+    found: dict[Path, list[str]] = {}
+    try:
+        with Repo(str(root)) as repo:
+            odb = repo.cloud.get_remote_odb(remote, "status")
+            for pointer in targets:
+                missing = []
+                outs = yaml.safe_load((root / pointer).read_text(encoding="utf-8")).get("outs") or []
+                for out in outs:
+                    where = (pointer.parent / str(out["path"])).as_posix()
+                    missing += _unpushed_out(root, odb, where, str(out.get("md5") or ""))
+                if missing:
+                    found[pointer] = missing
+    except (DvcException, OSError, ValueError, KeyError, AttributeError) as exc:  # S3 errors arrive as OSError
+        raise DvcError(f"could not check DVC remote {remote!r} for {', '.join(map(str, targets))}: {exc}") from exc
+    return found
+
+
+def _unpushed_out(root: Path, odb: Any, where: str, md5: str) -> list[str]:
+    if not md5:
+        return [f"{where} (its .dvc file records no hash: `dvc commit` it)"]
+    if not md5.endswith(".dir"):
+        return [] if odb.exists(md5) else [where]
+    listing = None
+    if odb.exists(md5):
+        with odb.fs.open(odb.oid_to_path(md5), "r") as handle:
+            listing = json.load(handle)
+    else:
+        local = cache_object(root, md5)
+        if local.is_file():
+            listing = json.loads(local.read_text())
+    if listing is None:
+        return [f"{where}/ (all of it: the remote and this cache lack its listing {md5})"]
+    oids = {entry["md5"]: entry["relpath"] for entry in listing}
+    present = set(odb.oids_exist(list(oids)))
+    missing = sorted(f"{where}/{relpath}" for oid, relpath in oids.items() if oid not in present)
+    return missing if odb.exists(md5) else [*missing, f"{where} (its listing, {md5})"]
