@@ -18,6 +18,7 @@ import yaml
 from flightdelay import settings
 from flightdelay.core import gate, report
 from flightdelay.core.behaviour import Behaviour
+from flightdelay.core.significance import Interval
 from flightdelay.io import dvc, git, plots
 
 STAGES = ("ingest", "validate", "featurize", "train", "evaluate")
@@ -169,6 +170,39 @@ def unpushed_report(missing: dict[Path, list[str]], remote: str) -> str:
     return "\n".join([*lines, "", "Nothing was reproduced: the pipeline would run on data nobody else can get.", ""])
 
 
+def significance(root: Path, params: settings.Params, base_sha: str) -> dict[str, Interval]:
+    """The paired bootstrap of the headline metrics: the base's model and the PR's, on the PR's test rows.
+
+    The base's model is the one its ``dvc.lock`` records, from the cache or the remote; :class:`ValueError`
+    says why it cannot be had or cannot score the PR's rows.
+    """
+    import joblib
+
+    from flightdelay.core.significance import METRICS, paired_bootstrap
+    from flightdelay.io.files import read_parquet
+    from flightdelay.problem import PROBLEM
+    from flightdelay.stages.evaluate import predict
+
+    try:
+        base_model = joblib.load(dvc.revision_output(root, base_sha, "train", params.paths.model))
+        pr_model = dvc.load_model(root, params.paths.model)
+    except dvc.DvcError as exc:
+        raise ValueError(f"the base's model is not available ({exc})") from exc
+    test = read_parquet(root / params.paths.test)
+    try:
+        base = predict(base_model, test)
+    except (KeyError, ValueError, TypeError) as exc:  # the PR changed the features the model reads
+        raise ValueError(f"the base's model cannot score the PR's rows ({exc})") from exc
+    found = paired_bootstrap(
+        test[PROBLEM.label].to_numpy(),
+        base,
+        predict(pr_model, test),
+        samples=params.report.bootstrap_samples,
+        level=params.report.confidence,
+    )
+    return {f"test.{metric}": found[metric] for metric in METRICS}
+
+
 def behaviours(root: Path, params: settings.Params) -> list[Behaviour]:
     """The problem's invariants measured on the PR's model (``gate.robustness``), on the test month's rows."""
     if not params.gate.robustness:
@@ -212,12 +246,19 @@ def build(
             measured = behaviours(root, params)
         except (dvc.DvcError, ValueError, KeyError) as exc:
             unmeasured.append(f"robustness: the PR's model could not be checked against the invariants: {exc}")
+    intervals, missing = None, None
+    if pr_metrics and base_metrics:
+        try:
+            intervals = significance(root, params, base_sha)
+        except ValueError as exc:
+            missing = str(exc)
     verdict = gate.judge(
         params.gate,
         pr_metrics or {},
         comparison.base_for_rules(base_metrics),
         slices=(pr_slices or {}) if pr_metrics else None,
         behaviours=measured,
+        significance=intervals,
     )
     verdict = gate.Verdict(verdict.failures + unmeasured, verdict.checked + len(unmeasured))
     pr_curves = {n: _json_at(root, None, paths.plots / f"{n}.json") for n in plots.CURVES}
@@ -255,6 +296,9 @@ def build(
         comparison=comparison,
         slice_rules=params.gate.slices,
         behaviours=measured,
+        significance=intervals,
+        significance_missing=missing,
+        bootstrap_samples=params.report.bootstrap_samples,
     )
     document = report.render(inputs)
     out.mkdir(parents=True, exist_ok=True)

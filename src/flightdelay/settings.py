@@ -102,12 +102,17 @@ class Gate(_Frozen):
     slices: SliceRules = SliceRules()
     # The problem's invariants (flightdelay.interface.Invariant) checked on the PR's model.
     robustness: bool = False
+    # The regression rules fail only a regression the paired bootstrap finds significant.
+    significant_regressions_only: bool = False
 
 
 class Report(_Frozen):
     """How the PR report shows what the gate does not judge."""
 
     min_slice_rows: Annotated[int, Field(ge=1)]
+    # The paired bootstrap of the headline metrics' changes: resamples of the test rows, and the interval's level.
+    bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
 
 
 class Monitor(_Frozen):

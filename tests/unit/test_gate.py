@@ -130,3 +130,18 @@ def test_the_invariants_are_measured_on_seeded_real_rows_and_unknown_columns_are
     assert measured.rows == 50 and measured.mean_rise == pytest.approx(0.25) and measured.share_lower == 0
     with pytest.raises(ValueError, match=r"the invariant 'storm' sets columns the joined table lacks: \['precip'\]"):
         measure(proba, rows, [Invariant("storm", before={"precip": 0.0}, after={"precip": 1.0})])
+
+
+def test_regressions_within_noise_pass_only_when_the_gate_asks_for_significance() -> None:
+    from flightdelay.core.significance import Interval
+
+    noisy = {"test.roc_auc": Interval(-0.015, -0.03, 0.001, 0.95)}
+    real = {"test.roc_auc": Interval(-0.015, -0.025, -0.005, 0.95)}
+    pr = {"test.roc_auc": 0.705, "test.log_loss": 0.43}
+    assert not gate.judge(GATE, pr, BASE, significance=noisy).passed  # every regression counts by default
+    lenient = GATE.model_copy(update={"significant_regressions_only": True})
+    assert gate.judge(lenient, pr, BASE, significance=noisy).passed
+    assert gate.judge(lenient, pr, BASE, significance=real).failures == [
+        "test.roc_auc got worse by 0.0150 (0.7200 -> 0.7050), more than the allowed 0.01"
+    ]
+    assert not gate.judge(lenient, pr, BASE).passed  # nothing measured: the rule as written

@@ -170,3 +170,18 @@ def test_fairness_and_robustness_show_the_worst_and_best_slice_and_each_invarian
     assert "| carrier (2 of 3) | roc_auc | VX 0.6192 | EV 0.7417 | 0.1225 | floor 0.55, gap ≤ 0.2 |" in text
     assert "| a storm at the origin | +0.2786 | 0.0% of 2,000 | rise ≥ 0.05, lowered ≤ 5% |" in text
     assert "### Fairness and robustness" not in make(pr_slices=pr)  # no rules, nothing measured
+
+
+def test_each_headline_change_says_whether_it_is_real() -> None:
+    from flightdelay.core.significance import Interval
+
+    intervals = {
+        "test.roc_auc": Interval(-0.0004, -0.0019, 0.0011, 0.95),
+        "test.log_loss": Interval(0.0027, 0.0012, 0.0041, 0.95),
+    }
+    text = make(significance=intervals, pr_metrics={"test.roc_auc": 0.72, "test.rows": 28889.0})
+    assert "Is each change real? A paired bootstrap: 1,000 resamples of the same 28,889 test rows" in text
+    assert "| test.roc_auc | -0.0004 | 95%: -0.0019 to +0.0011 | within noise |" in text
+    assert "| test.log_loss | +0.0027 | 95%: +0.0012 to +0.0041 | **significant** |" in text
+    missing = make(significance_missing="the base's model is not available (gone)")
+    assert "Is each change real? Not measured: the base's model is not available (gone)." in missing

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flightdelay.core.behaviour import Behaviour
+from flightdelay.core.significance import Interval
 from flightdelay.settings import Gate, SliceRules
 
 # +1: higher is better, -1: lower is better. Judged on the last part of a flat name (test.roc_auc).
@@ -58,6 +59,7 @@ def judge(
     *,
     slices: Mapping[str, Any] | None = None,
     behaviours: Sequence[Behaviour] = (),
+    significance: Mapping[str, Interval] | None = None,
 ) -> Verdict:
     """Every gate rule applied to the PR's flat metrics, its ``slices`` (``reports/slices.json``) and the
     ``behaviours`` measured on its model; ``base`` None skips the regression rules, ``slices`` None the slice
@@ -92,6 +94,9 @@ def judge(
             failures.append(f"{metric} is {_absent(pr, metric)} the PR's metrics (base {before:.4f})")
             continue
         worse_by = (before - after) * sign
+        interval = (significance or {}).get(metric)
+        if gate.significant_regressions_only and interval is not None and not interval.significant:
+            continue  # beyond the allowed change, but within the noise of the test rows
         if worse_by > allowed + 1e-12:
             failures.append(
                 f"{metric} got worse by {worse_by:.4f} ({before:.4f} -> {after:.4f}), more than the allowed {allowed:g}"

@@ -9,6 +9,7 @@ from typing import Any
 from flightdelay.comment import MARKER
 from flightdelay.core.behaviour import Behaviour
 from flightdelay.core.gate import Verdict, direction
+from flightdelay.core.significance import Interval
 from flightdelay.settings import SliceRules
 
 _SAME = 1e-9
@@ -101,6 +102,10 @@ class ReportInput:
     comparison: Comparison = field(default_factory=Comparison)
     slice_rules: SliceRules = field(default_factory=SliceRules)  # gate.slices
     behaviours: list[Behaviour] = field(default_factory=list)  # gate.robustness, measured on the PR's model
+    # The paired bootstrap of the headline changes (flat names), or why there is none.
+    significance: Mapping[str, Interval] | None = None
+    significance_missing: str | None = None
+    bootstrap_samples: int = 1000
 
     @property
     def passed(self) -> bool:
@@ -161,10 +166,34 @@ def _metrics(report: ReportInput) -> list[str]:
     main = [k for k in keys if not k.startswith("valid.")]
     folded = [k for k in keys if k.startswith("valid.")]
     lines += _metric_table(main, base, pr)
+    lines += _significance(report)
     if folded:
         lines += ["", "<details><summary>Validation-month metrics</summary>", ""]
         lines += [*_metric_table(folded, base, pr), "", "</details>"]
     return [*lines, ""]
+
+
+def _significance(report: ReportInput) -> list[str]:
+    """Whether each headline change is beyond the noise of the test rows, under the metric table."""
+    if report.significance is None:
+        why = report.significance_missing
+        return ["", f"Is each change real? Not measured: {why}."] if why else []
+    rows = _count((report.pr_metrics or {}).get("test.rows"))
+    lines = [
+        "",
+        f"Is each change real? A paired bootstrap: {report.bootstrap_samples:,} resamples of the same {rows} test "
+        "rows, each scored by both models.",
+        "",
+        "| metric | change | interval | |",
+        "|---|---|---|---|",
+    ]
+    for metric, interval in sorted(report.significance.items()):
+        verdict = "**significant**" if interval.significant else "within noise"
+        lines.append(
+            f"| {metric} | {interval.change:+.4f} | {interval.level:.0%}: {interval.low:+.4f} to {interval.high:+.4f} "
+            f"| {verdict} |"
+        )
+    return lines
 
 
 def _is_context(key: str) -> bool:
