@@ -176,18 +176,19 @@ def check_pushed(
     if from_fork:
         typer.echo("check-pushed: not checked, a fork's PR cannot read the DVC remote (the release pulls it all)")
         return
-    if dvc.default_remote(Path.cwd()) is None:
+    remote = dvc.default_remote(Path.cwd())
+    if remote is None:
         typer.echo("check-pushed: no default DVC remote is configured, nothing to check")
         return
     try:
         targets = dvc.pointers(Path.cwd())
-        missing = dvc.unpushed(Path.cwd(), targets)
+        missing = dvc.unpushed(Path.cwd(), targets, remote)
     except dvc.DvcError as exc:
         _fail(str(exc))
     if not missing:
         typer.echo(f"check-pushed: the remote holds all that {', '.join(map(str, targets))} record")
         return
-    document = pr_report.unpushed_report(missing, dvc.default_remote(Path.cwd()) or "")
+    document = pr_report.unpushed_report(missing, remote)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(document)
     typer.echo(document, nl=False)

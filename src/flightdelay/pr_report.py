@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -117,14 +118,68 @@ def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
     return report.DataChange(before.get("md5"), after.get("md5"), files, before.get("nfiles"), after.get("nfiles"))
 
 
-def compare(root: Path, params: settings.Params, base_sha: str, base_tree: Any) -> report.Comparison:
-    """Like with like: when the PR's test rows are not the base's, the base's model scored on the PR's rows.
+class Scoring:
+    """The PR's test rows, its model and the base's model's probabilities on those rows, each loaded once:
+    the like-with-like comparison, the bootstrap and the invariants all read them.
 
-    The base's model is the one its ``dvc.lock`` records, from the cache or the remote, checked against that
-    record before it is loaded; it is scored at the base's own threshold.
+    The models are the ones ``dvc.lock`` records (the base's from the cache or the remote), checked against
+    that record before they are loaded.
     """
+
+    def __init__(self, root: Path, params: settings.Params, base_sha: str) -> None:
+        self.root, self.params, self.base_sha = root, params, base_sha
+
+    @cached_property
+    def test(self) -> Any:
+        from flightdelay.io.files import read_parquet
+
+        return read_parquet(self.root / self.params.paths.test)
+
+    @cached_property
+    def labels(self) -> Any:
+        from flightdelay.problem import PROBLEM
+
+        return self.test[PROBLEM.label].to_numpy()
+
+    @cached_property
+    def pr_model(self) -> Any:
+        return dvc.load_model(self.root, self.params.paths.model)  # DvcError unless dvc.lock records its bytes
+
+    @cached_property
+    def pr_proba(self) -> Any:
+        from flightdelay.stages.evaluate import predict
+
+        return predict(self.pr_model, self.test)
+
+    @cached_property
+    def _base(self) -> tuple[Any, str | None]:
+        """The base model's probabilities on the PR's rows, or why there are none."""
+        import joblib
+
+        from flightdelay.stages.evaluate import predict
+
+        try:
+            model = joblib.load(dvc.revision_output(self.root, self.base_sha, "train", self.params.paths.model))
+        except dvc.DvcError as exc:
+            return None, f"the base's model is not available ({exc})"
+        try:
+            return predict(model, self.test), None
+        except (KeyError, ValueError, TypeError) as exc:  # the PR changed the features the model reads
+            return None, f"the base's model cannot score the PR's rows ({exc})"
+
+    def base_proba(self) -> Any:
+        """The base model's probabilities on the PR's test rows; :class:`ValueError` says why there are none."""
+        proba, missing = self._base
+        if missing is not None:
+            raise ValueError(missing)
+        return proba
+
+
+def compare(root: Path, params: settings.Params, base_tree: Any, scoring: Scoring) -> report.Comparison:
+    """Like with like: when the PR's test rows are not the base's, the base's model scored on the PR's rows,
+    at the base's own threshold."""
     try:
-        moved = dvc.recorded_md5(root, "featurize", params.paths.test, base_sha) != dvc.recorded_md5(
+        moved = dvc.recorded_md5(root, "featurize", params.paths.test, scoring.base_sha) != dvc.recorded_md5(
             root, "featurize", params.paths.test
         )
     except dvc.DvcError:
@@ -134,25 +189,13 @@ def compare(root: Path, params: settings.Params, base_sha: str, base_tree: Any) 
     threshold = (base_tree or {}).get("threshold")
     if not isinstance(threshold, int | float):
         return report.Comparison(rows_moved=True, missing="the base's metrics record no threshold")
-    import joblib
-
     from flightdelay.core import metrics
-    from flightdelay.io.files import read_parquet
-    from flightdelay.problem import PROBLEM
-    from flightdelay.stages.evaluate import predict
 
     try:
-        model = joblib.load(dvc.revision_output(root, base_sha, "train", params.paths.model))
-    except dvc.DvcError as exc:
-        return report.Comparison(rows_moved=True, missing=f"the base's model is not available ({exc})")
-    test = read_parquet(params.paths.test)
-    try:
-        proba = predict(model, test)
-    except (KeyError, ValueError, TypeError) as exc:  # the PR changed the features the model reads
-        return report.Comparison(rows_moved=True, missing=f"the base's model cannot score the PR's rows ({exc})")
-    scores = metrics.rounded(
-        metrics.test_scores(test[PROBLEM.label].to_numpy(), proba, threshold, params.evaluate.costs)
-    )
+        proba = scoring.base_proba()
+    except ValueError as exc:
+        return report.Comparison(rows_moved=True, missing=str(exc))
+    scores = metrics.rounded(metrics.test_scores(scoring.labels, proba, threshold, params.evaluate.costs))
     return report.Comparison(rows_moved=True, paired={f"test.{k}": v for k, v in scores.items()})
 
 
@@ -170,40 +213,26 @@ def unpushed_report(missing: dict[Path, list[str]], remote: str) -> str:
     return "\n".join([*lines, "", "Nothing was reproduced: the pipeline would run on data nobody else can get.", ""])
 
 
-def significance(root: Path, params: settings.Params, base_sha: str) -> dict[str, Interval]:
-    """The paired bootstrap of the headline metrics: the base's model and the PR's, on the PR's test rows.
-
-    The base's model is the one its ``dvc.lock`` records, from the cache or the remote; :class:`ValueError`
-    says why it cannot be had or cannot score the PR's rows.
-    """
-    import joblib
-
+def significance(params: settings.Params, scoring: Scoring) -> dict[str, Interval]:
+    """The paired bootstrap of the headline metrics: the base's model and the PR's, on the PR's test rows;
+    :class:`ValueError` says why the base's side cannot be had."""
     from flightdelay.core.significance import METRICS, paired_bootstrap
-    from flightdelay.io.files import read_parquet
-    from flightdelay.problem import PROBLEM
-    from flightdelay.stages.evaluate import predict
 
     try:
-        base_model = joblib.load(dvc.revision_output(root, base_sha, "train", params.paths.model))
-        pr_model = dvc.load_model(root, params.paths.model)
+        pr = scoring.pr_proba
     except dvc.DvcError as exc:
-        raise ValueError(f"the base's model is not available ({exc})") from exc
-    test = read_parquet(root / params.paths.test)
-    try:
-        base = predict(base_model, test)
-    except (KeyError, ValueError, TypeError) as exc:  # the PR changed the features the model reads
-        raise ValueError(f"the base's model cannot score the PR's rows ({exc})") from exc
+        raise ValueError(f"the PR's model is not the one dvc.lock records ({exc})") from exc
     found = paired_bootstrap(
-        test[PROBLEM.label].to_numpy(),
-        base,
-        predict(pr_model, test),
+        scoring.labels,
+        scoring.base_proba(),
+        pr,
         samples=params.report.bootstrap_samples,
         level=params.report.confidence,
     )
     return {f"test.{metric}": found[metric] for metric in METRICS}
 
 
-def behaviours(root: Path, params: settings.Params) -> list[Behaviour]:
+def behaviours(root: Path, params: settings.Params, scoring: Scoring) -> list[Behaviour]:
     """The problem's invariants measured on the PR's model (``gate.robustness``), on the test month's rows."""
     if not params.gate.robustness:
         return []
@@ -212,10 +241,9 @@ def behaviours(root: Path, params: settings.Params) -> list[Behaviour]:
     from flightdelay.problem import PROBLEM
     from flightdelay.stages.evaluate import predict
 
-    model = dvc.load_model(root, params.paths.model)  # the bytes dvc.lock records, or DvcError
+    model = scoring.pr_model  # the bytes dvc.lock records, or DvcError
     joined = read_parquet(root / params.paths.joined)
-    month = PROBLEM.period(read_parquet(root / params.paths.test)).max()
-    rows = joined[PROBLEM.period(joined) == month]
+    rows = joined[PROBLEM.period(joined) == PROBLEM.period(scoring.test).max()]
     return behaviour.measure(lambda r: predict(model, PROBLEM.features_of(r)), rows, PROBLEM.invariants())
 
 
@@ -236,20 +264,21 @@ def build(
     base_metrics_tree = _json_at(root, base_sha, paths.metrics)
     pr_metrics = report.flatten(pr_metrics_tree) if pr_metrics_tree else None
     base_metrics = report.flatten(base_metrics_tree) if base_metrics_tree else None
-    comparison = compare(root, params, base_sha, base_metrics_tree) if pr_metrics and base_metrics else None
+    scoring = Scoring(root, params, base_sha)
+    comparison = compare(root, params, base_metrics_tree, scoring) if pr_metrics and base_metrics else None
     comparison = comparison or report.Comparison()
     pr_slices = _json_at(root, None, paths.slices) if pr_metrics else None
     measured: list[Behaviour] = []
     unmeasured = []
     if pr_metrics:
         try:
-            measured = behaviours(root, params)
+            measured = behaviours(root, params, scoring)
         except (dvc.DvcError, ValueError, KeyError) as exc:
             unmeasured.append(f"robustness: the PR's model could not be checked against the invariants: {exc}")
     intervals, missing = None, None
     if pr_metrics and base_metrics:
         try:
-            intervals = significance(root, params, base_sha)
+            intervals = significance(params, scoring)
         except ValueError as exc:
             missing = str(exc)
     verdict = gate.judge(

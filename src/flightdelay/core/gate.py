@@ -114,11 +114,7 @@ def _slice_failures(rules: SliceRules, slices: Mapping[str, Any] | None) -> tupl
     failures: list[str] = []
     checked = 0
     for dimension, groups in sorted(slices.items()):
-        judged = {
-            str(group): scores
-            for group, scores in groups.items()
-            if isinstance(scores, Mapping) and (_number(scores.get("rows")) or 0) >= rules.min_rows
-        }
+        judged = judged_slices(rules, groups)
         enough = f"every {dimension} with at least {rules.min_rows:,} test rows"
         for metric, floor in sorted(rules.minimum.items()):
             checked += 1
@@ -132,13 +128,11 @@ def _slice_failures(rules: SliceRules, slices: Mapping[str, Any] | None) -> tupl
                         f"{'below' if sign > 0 else 'above'} the limit {floor:g} for {enough}"
                     )
         for metric, allowed in sorted(rules.max_gap.items()):
-            values = {g: v for g, s in judged.items() if (v := _number(s.get(metric))) is not None}
+            values = slice_values(judged, metric)
             if len(values) < 2:
                 continue
             checked += 1
-            sign = direction(metric) or 1
-            best = max(values, key=lambda g: values[g] * sign)
-            worst = min(values, key=lambda g: values[g] * sign)
+            worst, best = extremes(values, metric)
             gap = abs(values[best] - values[worst])
             if gap > allowed + 1e-12:
                 failures.append(
@@ -146,3 +140,23 @@ def _slice_failures(rules: SliceRules, slices: Mapping[str, Any] | None) -> tupl
                     f"({best}, {values[best]:.4f}), more than the allowed gap {allowed:g} for {enough}"
                 )
     return failures, checked
+
+
+def judged_slices(rules: SliceRules, groups: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The slices of one dimension with enough test rows to judge (``rules.min_rows``)."""
+    return {
+        str(group): scores
+        for group, scores in groups.items()
+        if isinstance(scores, Mapping) and (_number(scores.get("rows")) or 0) >= rules.min_rows
+    }
+
+
+def slice_values(judged: Mapping[str, Mapping[str, Any]], metric: str) -> dict[str, float]:
+    """``metric`` of each judged slice that has a number for it."""
+    return {group: value for group, scores in judged.items() if (value := _number(scores.get(metric))) is not None}
+
+
+def extremes(values: Mapping[str, float], metric: str) -> tuple[str, str]:
+    """The worst and the best slice for ``metric`` (higher is better unless the metric says otherwise)."""
+    sign = direction(metric) or 1
+    return min(values, key=lambda g: values[g] * sign), max(values, key=lambda g: values[g] * sign)

@@ -8,7 +8,7 @@ from typing import Any
 
 from flightdelay.comment import MARKER
 from flightdelay.core.behaviour import Behaviour
-from flightdelay.core.gate import Verdict, direction
+from flightdelay.core.gate import Verdict, direction, extremes, judged_slices, slice_values
 from flightdelay.core.significance import Interval
 from flightdelay.settings import SliceRules
 
@@ -297,18 +297,12 @@ def _fairness(report: ReportInput) -> list[str]:
             "|---|---|---|---|---|---|",
         ]
         for dimension, groups in report.pr_slices.items():
-            judged = {
-                g: s
-                for g, s in groups.items()
-                if isinstance(s.get("rows"), int | float) and s["rows"] >= rules.min_rows
-            }
+            judged = judged_slices(rules, groups)
             for metric in metrics:
-                values = {g: s[metric] for g, s in judged.items() if isinstance(s.get(metric), int | float)}
+                values = slice_values(judged, metric)
                 if not values:
                     continue
-                sign = direction(metric) or 1
-                worst = min(values, key=lambda g: values[g] * sign)
-                best = max(values, key=lambda g: values[g] * sign)
+                worst, best = extremes(values, metric)
                 rule = [f"floor {rules.minimum[metric]:g}"] if metric in rules.minimum else []
                 rule += [f"gap ≤ {rules.max_gap[metric]:g}"] if metric in rules.max_gap else []
                 lines.append(

@@ -355,8 +355,8 @@ def pointers(root: Path) -> list[Path]:
     return [Path(line) for line in done.stdout.splitlines() if line.strip()]
 
 
-def unpushed(root: Path, targets: list[Path]) -> dict[Path, list[str]]:
-    """The files each ``.dvc`` file in ``targets`` records that the default remote does not hold.
+def unpushed(root: Path, targets: list[Path], remote: str | None = None) -> dict[Path, list[str]]:
+    """The files each ``.dvc`` file in ``targets`` records that ``remote`` (the default one) does not hold.
 
     A directory is checked file by file against its listing (the ``.dir`` object), read from the remote or,
     when the remote lacks that too, from the local cache; a listing found in neither is reported as the whole
@@ -365,7 +365,7 @@ def unpushed(root: Path, targets: list[Path]) -> dict[Path, list[str]]:
     from dvc.exceptions import DvcException  # type: ignore[import-untyped]
     from dvc.repo import Repo  # type: ignore[import-untyped]
 
-    remote = default_remote(root)
+    remote = remote or default_remote(root)
     if remote is None:
         raise DvcError("no default DVC remote is configured: there is nothing to check against")
     found: dict[Path, list[str]] = {}
@@ -391,7 +391,8 @@ def _unpushed_out(root: Path, odb: Any, where: str, md5: str) -> list[str]:
     if not md5.endswith(".dir"):
         return [] if odb.exists(md5) else [where]
     listing = None
-    if odb.exists(md5):
+    listed = odb.exists(md5)  # the remote holds the listing itself
+    if listed:
         with odb.fs.open(odb.oid_to_path(md5), "r") as handle:
             listing = json.load(handle)
     else:
@@ -403,4 +404,4 @@ def _unpushed_out(root: Path, odb: Any, where: str, md5: str) -> list[str]:
     oids = {entry["md5"]: entry["relpath"] for entry in listing}
     present = set(odb.oids_exist(list(oids)))
     missing = sorted(f"{where}/{relpath}" for oid, relpath in oids.items() if oid not in present)
-    return missing if odb.exists(md5) else [*missing, f"{where} (its listing, {md5})"]
+    return missing if listed else [*missing, f"{where} (its listing, {md5})"]
