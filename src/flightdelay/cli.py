@@ -6,11 +6,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from flightdelay import template
+
+if TYPE_CHECKING:
+    from flightdelay.core.windows import History
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(template.app, name="template")
@@ -527,30 +530,52 @@ def monitor(
         ),
     ] = False,
     base: Annotated[str, typer.Option(help="the branch the retraining PR targets")] = "main",
+    history: Annotated[
+        Path, typer.Option(help="the windows' verdicts (JSON lines): read, and this window's added")
+    ] = Path("build/monitor-history.jsonl"),
+    history_branch: Annotated[
+        str | None,
+        typer.Option(help="keep the verdicts on this branch of origin instead (read, then pushed): for CI runners"),
+    ] = None,
 ) -> None:
     """Compare a window of new data with the training reference: drift, prediction drift, quality, decay.
 
-    `--month next` is the first month after the data's latest: the window the scheduled workflow watches.
+    Each window's verdict is recorded in the history; retraining is recommended when drift or decay held
+    in monitor.retrain_k of the last monitor.retrain_n windows judged against the current model.
+    `--month next` is the first month after the data's latest that has no verdict yet: the window the
+    scheduled workflow watches.
     """
+    import pandas as pd
+
     from flightdelay import monitor as monitoring
     from flightdelay import retrain, settings
-    from flightdelay.interface import period_label
-    from flightdelay.io import drift_report
+    from flightdelay.core.windows import HistoryError
+    from flightdelay.io import drift_report, dvc, git
     from flightdelay.io.github import Client, GitHubError
 
+    root = Path.cwd()
     try:
         params = settings.load(params_file)
+        model = dvc.recorded_md5(root, "train", params.paths.model)
+        judged, parent = _read_history(root, history, history_branch)
         if month == "next":
-            following = retrain.next_month(Path.cwd(), params.paths.raw)
-            if following is None:
-                raise monitoring.MonitorError("every month of the sample is in the data already: nothing to watch")
-            month = period_label(following)
-        result, reference, seen = monitoring.run(Path.cwd(), params, month=month, log=window, labels=labels)
-    except (settings.ParamsError, monitoring.MonitorError) as exc:
+            month = monitoring.watch_month(root, params, judged, model)
+        result, reference, seen = monitoring.run(root, params, month=month, log=window, labels=labels)
+        recorded = monitoring.judge(
+            result, seen, judged, model=model, rules=params.monitor, now=pd.Timestamp.now(tz="UTC")
+        )
+    except (settings.ParamsError, monitoring.MonitorError, HistoryError, dvc.DvcError, git.GitError) as exc:
         _fail(str(exc))
         return
     paths = drift_report.write(out, result, reference, seen)
-    typer.echo(paths["digest"].read_text())
+    digest = paths["digest"].read_text()
+    if recorded != judged:  # before anything is printed: a reader that stops reading loses no verdict
+        try:
+            _write_history(root, recorded.dumps(), path=history, branch=history_branch, parent=parent, window=seen.name)
+        except (OSError, git.GitError) as exc:
+            typer.echo(digest)
+            _fail(f"the verdict on {seen.name} could not be recorded, so nothing was proposed: {exc}")
+    typer.echo(digest)
     typer.echo(f"written: {', '.join(str(p) for p in paths.values())}", err=True)
     if result.quality_failed:  # never silent, and never a retraining PR on data that fails the checks
         _fail("the window fails the data checks (the Data quality table above): fix its data; nothing proposed")
@@ -561,7 +586,6 @@ def monitor(
             _fail("retraining recommended, but every month of the sample is in the data already")
             return
         try:
-            digest = paths["digest"].read_text()
             retrain.propose(
                 Path.cwd(),
                 Client.from_environment(),
@@ -575,11 +599,38 @@ def monitor(
             _fail(str(exc))
     elif propose and result.variant_decision:
         try:
-            retrain.report_variants(Client.from_environment(), paths["digest"].read_text(), typer.echo)
+            retrain.report_variants(Client.from_environment(), digest, typer.echo)
         except GitHubError as exc:
             _fail(str(exc))
     if fail_on_drift and result.retrain:
         raise typer.Exit(3)
+
+
+def _read_history(root: Path, path: Path, branch: str | None) -> tuple[History, str | None]:
+    """The recorded verdicts: from ``origin``'s ``branch`` when given (with the commit read), else from ``path``."""
+    from flightdelay.core.windows import History
+    from flightdelay.io import git
+
+    if branch is None:
+        return (History.parse(path.read_text(encoding="utf-8"), str(path)) if path.is_file() else History()), None
+    text, parent = git.read_branch_file(root, "origin", branch, HISTORY_FILE)
+    return History.parse(text or "", f"{HISTORY_FILE} on origin/{branch}"), parent
+
+
+def _write_history(root: Path, text: str, *, path: Path, branch: str | None, parent: str | None, window: str) -> None:
+    """Replace the history file whole; with ``branch``, first push it there as a commit on ``parent``."""
+    from flightdelay.io import git
+    from flightdelay.io.files import atomic_path
+
+    if branch is not None:
+        message = f"monitor: the verdict on {window}"
+        commit = git.write_branch_file(root, "origin", branch, HISTORY_FILE, text=text, message=message, parent=parent)
+        typer.echo(f"recorded the verdict on {window} on origin/{branch} ({commit[:10]})", err=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+HISTORY_FILE = "history.jsonl"
 
 
 @app.command("push-cache")

@@ -23,6 +23,7 @@ import pandas as pd
 from flightdelay import serving, variants
 from flightdelay.core import metrics as scoring
 from flightdelay.core.drift import Drift, column_drift, compared, frame_drift
+from flightdelay.core.windows import History, Record, Tally
 from flightdelay.interface import SampleError, parse_period, period_label
 from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet
@@ -45,6 +46,17 @@ class Window:
     labels: pd.Series | None = None  # aligned with features; NaN where no label arrived yet
     quality: dict[str, Any] = field(default_factory=dict)
     times: pd.Series | None = None  # when each prediction was made (prediction logs)
+    span: tuple[pd.Timestamp, pd.Timestamp] | None = None  # the window's first and last moment, UTC
+
+    @property
+    def key(self) -> str:
+        """What identifies the window in the history of verdicts: its span, ``2013-11`` for a calendar month."""
+        if self.span is None:
+            raise MonitorError(f"{self.name} has no time span: it cannot be recorded")
+        start, end = self.span
+        if start == start.normalize() and start.day == 1 and end == start + pd.offsets.MonthBegin(1):
+            return f"{start:%Y-%m}"
+        return f"{start:%Y-%m-%dT%H:%M:%SZ}/{end:%Y-%m-%dT%H:%M:%SZ}"
 
 
 @dataclass(frozen=True)
@@ -79,11 +91,22 @@ class Result:
     rules: Monitor
     shadow: variants.ShadowComparison | None = None  # when the log holds a shadow's answers
     ab: variants.ABComparison | None = None  # when the log holds an A/B test's answers
+    tally: Tally | None = None  # the recent windows' verdicts (judge); None: this window judged alone
+
+    @property
+    def flagged(self) -> bool:
+        """Drift or decay on a window that passes the data checks: a broken window is fixed, not trained on."""
+        return (self.data_drift or self.prediction_drift or self.decay) and not self.quality_failed
+
+    @property
+    def causes(self) -> list[str]:
+        found = [("data drift", self.data_drift), ("prediction drift", self.prediction_drift), ("decay", self.decay)]
+        return [name for name, hit in found if hit]
 
     @property
     def retrain(self) -> bool:
-        """Drift or decay on a window that passes the data checks: a broken window is fixed, not trained on."""
-        return (self.data_drift or self.prediction_drift or self.decay) and not self.quality_failed
+        """This window flagged, and with it enough of the recent ones (:attr:`tally`) to be more than noise."""
+        return self.flagged and (self.tally is None or self.tally.due)
 
     @property
     def variant_decision(self) -> bool:
@@ -99,7 +122,9 @@ class Result:
         """What to do: retrain, fix the window's data, or nothing."""
         if self.retrain:
             return "retraining recommended"
-        return "the window fails the data checks" if self.quality_failed else "no action needed"
+        if self.quality_failed:
+            return "the window fails the data checks"
+        return "drift or decay, not yet enough windows to retrain" if self.flagged else "no action needed"
 
     @property
     def drifted(self) -> list[Drift]:
@@ -154,19 +179,24 @@ class Result:
             f"the predictions drift when their PSI ≥ {rules.prediction_psi:g} (monitor.prediction_psi) and the "
             f"test's p < {rules.p_value:g} (monitor.p_value)",
         )
-        found = [("data drift", self.data_drift), ("prediction drift", self.prediction_drift), ("decay", self.decay)]
-        causes = [name for name, hit in found if hit]
+        causes = self.causes
         because = ", ".join(causes) if causes else "no data drift, prediction drift or decay"
+        rule = (
+            "retrain when the data drifts, the predictions drift or the model decays"
+            f"{'' if self.tally is None else ' ' + self.tally.rule()}; "
+            "a window that fails the data checks is reported, not trained on"
+        )
         if self.quality_failed:
             because += "; the window fails the data checks: fix its data before training on it"
-        retrain = Verdict(
-            "Retraining",
-            "recommended" if self.retrain else "withheld" if causes else "not needed",
-            self.retrain,
-            because,
-            "retrain when the data drifts, the predictions drift or the model decays; "
-            "a window that fails the data checks is reported, not trained on",
-        )
+        elif self.tally is not None:
+            because += f"; {self.tally.observed()}"
+        if self.retrain:
+            decision = "recommended"
+        elif self.quality_failed:
+            decision = "withheld" if causes else "not needed"
+        else:
+            decision = "not yet" if causes else "not needed"
+        retrain = Verdict("Retraining", decision, self.retrain, because, rule)
         every = [retrain, data, prediction, self.quality_verdict(), self.decay_verdict()]
         if self.shadow is not None:
             shadow = self.shadow
@@ -274,6 +304,17 @@ class Result:
             "window": self.window,
             "rows": self.rows,
             "retrain": self.retrain,
+            "flagged": self.flagged,
+            "recent_windows": (
+                None
+                if self.tally is None
+                else {
+                    "k": self.tally.k,
+                    "n": self.tally.n,
+                    "flagged": self.tally.flagged,
+                    "windows": [asdict(r) for r in self.tally.last],
+                }
+            ),
             "headline": self.headline,
             "reasons": self.reasons,
             "verdicts": [asdict(v) | {"line": v.line()} for v in self.verdicts()],
@@ -344,7 +385,10 @@ def month_window(root: Path, params: Params, month: str) -> Window:
     model = dvc.load_model(root, params.paths.model)
     proba = np.asarray(model.predict_proba(features)[:, 1], dtype=float)
     labels = PROBLEM.labels_of(joined, params.label).astype(float)
-    return Window(f"{PROBLEM.entity}s of {month}", features, proba, labels.reset_index(drop=True), quality)
+    start = pd.Timestamp(year=period // 100, month=period % 100, day=1, tz="UTC")
+    span = (start, start + pd.offsets.MonthBegin(1))
+    name = f"{PROBLEM.entity}s of {month}"
+    return Window(name, features, proba, labels.reset_index(drop=True), quality, span=span)
 
 
 def quality_summary(report: dict[str, Any]) -> dict[str, Any]:
@@ -467,8 +511,9 @@ def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | N
         "refused); a line that is not a prediction record is skipped and counted as a warning",
     }
     times = pd.to_datetime(log["time"], unit="s", utc=True)
+    span = (times.min().floor("s"), times.max().ceil("s"))
     return Window(
-        f"prediction log {log_path.name}", features, log["delay_probability"].to_numpy(), labels, quality, times
+        f"prediction log {log_path.name}", features, log["delay_probability"].to_numpy(), labels, quality, times, span
     )
 
 
@@ -567,3 +612,50 @@ def shadow_of(
         return None
     joined = join_labels(pairs["request_id"], arrived, params.label) if arrived is not None else None
     return variants.compare_shadow(pairs, rows, joined, params.monitor)
+
+
+# --- The recent windows --------------------------------------------------------------------------
+
+
+def judge(
+    result: Result, window: Window, history: History, *, model: str, rules: Monitor, now: pd.Timestamp
+) -> History:
+    """Record the window's verdict against ``model`` and weigh the recent windows (``result.tally``).
+
+    Returns the history with the verdict; a window that fails the data checks is not recorded (its data is
+    fixed, then judged), and the history comes back as it was.
+    """
+    if not result.quality_failed:
+        start, end = window.span or (None, None)
+        if start is None or end is None:
+            raise MonitorError(f"{window.name} has no time span: it cannot be recorded")
+        record = Record(
+            window=window.key,
+            name=window.name,
+            start=_iso(start),
+            end=_iso(end),
+            model=model,
+            flagged=result.flagged,
+            causes=tuple(result.causes),
+            recorded=_iso(now),
+        )
+        history = history.with_record(record)
+    result.tally = history.tally(model, rules.retrain_k, rules.retrain_n)
+    return history
+
+
+def _iso(moment: pd.Timestamp) -> str:
+    return moment.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def watch_month(root: Path, params: Params, history: History, model: str) -> str:
+    """``--month next``: the first month after the data's latest that no verdict against ``model`` covers yet.
+
+    Once every later month of the sample has one, the latest of them again (its verdict is replaced).
+    """
+    present = PROBLEM.periods_present(root / params.paths.raw)
+    later = [period_label(p) for p in PROBLEM.sample_periods() if not present or p > max(present)]
+    if not later:
+        raise MonitorError("every month of the sample is in the data already: nothing to watch")
+    judged = set(history.judged(model))
+    return next((month for month in later if month not in judged), later[-1])

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -129,6 +129,19 @@ class Monitor(_Frozen):
     min_pairs: Annotated[int, Field(ge=1)] = 200
     # A/B: the smallest difference in log loss worth detecting (flightdelay.variants.compare_ab).
     ab_min_effect: Annotated[float, Field(gt=0)] = 0.005
+    # Retraining when drift or decay held in at least retrain_k of the last retrain_n windows judged against the
+    # current model (flightdelay.core.windows). 1 of 1, each flagged window, is what an older params.yaml meant.
+    retrain_k: Annotated[int, Field(ge=1)] = 1
+    retrain_n: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> Monitor:
+        if self.retrain_k > self.retrain_n:
+            raise ValueError(
+                f"retrain_k ({self.retrain_k}) is more than retrain_n ({self.retrain_n}): "
+                "retraining could never be proposed"
+            )
+        return self
 
 
 class Params(_Frozen):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -92,31 +93,50 @@ def test_drift_opens_one_retraining_pr_and_one_issue_and_updates_them(scenario: 
     assert api[2].startswith(f"updated PR #{first.pull}") and api[3] == f"updated issue #{first.issue}"
 
 
-def test_the_scheduled_command_monitors_the_next_month_and_proposes(scenario: Project, tmp_path: Path) -> None:
+def test_the_scheduled_command_waits_for_a_second_flagged_month_then_proposes(
+    scenario: Project, tmp_path: Path
+) -> None:
     base = _with_bare_origin(scenario, tmp_path)
+    origin = tmp_path / "origin.git"
     params = yaml.safe_load((scenario.path / "params.yaml").read_text())
     params["monitor"]["drift_share"] = 0.01  # any drifted feature counts: make this test about the plumbing
+    assert (params["monitor"]["retrain_k"], params["monitor"]["retrain_n"]) == (2, 3)
     sensitive = tmp_path / "params.yaml"
     sensitive.write_text(yaml.safe_dump(params))
     with serve() as (url, state):
         env = scenario.env | {"GITHUB_API_URL": url, "GITHUB_REPOSITORY": "acme/flightdelay", "GITHUB_TOKEN": TOKEN}
-        done = Project(scenario.path, env).cli(
-            "monitor",
-            "--month",
-            "next",
-            "--params",
-            str(sensitive),
-            "--out",
-            str(tmp_path / "monitor"),
-            "--propose",
-            "--base",
-            base,
-        )
-        assert "Window: **flights of 2013-04**" in done.stdout
-        assert "created PR #" in done.stdout and "created issue #" in done.stdout
+        project = Project(scenario.path, env)
+        args = ["monitor", "--month", "next", "--params", str(sensitive), "--out", str(tmp_path / "monitor")]
+        args += ["--propose", "--base", base, "--history-branch", "monitor-history"]
+        first = project.cli(*args)
+        assert "Window: **flights of 2013-04**" in first.stdout
+        assert "Retraining: not yet** — data drift" in first.stdout
+        assert "1 of the one window so far (of 3) judged against this model flagged" in first.stdout
+        assert state.pulls == {} and state.issues == {}
+        recorded = subprocess.run(
+            ["git", "--git-dir", str(origin), "show", "monitor-history:history.jsonl"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert [json.loads(line)["window"] for line in recorded.splitlines()] == ["2013-04"]
+
+        second = project.cli(*args)  # next: the first later month without a verdict
+        assert "Window: **flights of 2013-05**" in second.stdout
+        assert "2 of the last 2 windows so far (of 3) judged against this model flagged" in second.stdout
+        assert "created PR #" in second.stdout and "created issue #" in second.stdout
+        # The PR brings the month after the data's latest, whichever window tipped the count.
         assert [p["head"]["ref"] for p in state.pulls.values()] == ["retrain/2013-04"]
         assert [p["base"]["ref"] for p in state.pulls.values()] == [base]
+    log = subprocess.run(
+        ["git", "--git-dir", str(origin), "log", "--format=%s", "monitor-history"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert log == ["monitor: the verdict on flights of 2013-05", "monitor: the verdict on flights of 2013-04"]
     assert (tmp_path / "monitor" / "report.html").is_file()
+    assert scenario.git("status", "--porcelain", "--untracked-files=no") == ""
 
 
 def test_a_dirty_tree_is_refused_before_anything_is_pushed(scenario: Project, tmp_path: Path) -> None:

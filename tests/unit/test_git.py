@@ -22,6 +22,14 @@ def commit(repo: Path, name: str, text: str) -> None:
     run(repo, "commit", "--quiet", "-m", f"edit {name}")
 
 
+@pytest.fixture(autouse=True)
+def identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commits flightdelay.io.git makes need a committer: a fresh machine has no global git identity."""
+    for who in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{who}_NAME", "t")
+        monkeypatch.setenv(f"GIT_{who}_EMAIL", "t@example.com")
+
+
 @pytest.fixture
 def clones(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A bare origin with one commit on main, and two clones of it."""
@@ -81,3 +89,46 @@ def test_modified_lists_changed_tracked_files_not_untracked_ones(clones: tuple[P
     (ours / "pin.yaml").write_text("v2\n")
     (ours / "scratch.txt").write_text("not tracked\n")
     assert git.modified(ours) == ["pin.yaml"]
+
+
+def test_a_branch_of_records_is_written_beside_the_code_without_touching_the_checkout(
+    clones: tuple[Path, Path, Path],
+) -> None:
+    origin, ours, theirs = clones
+    head = run(ours, "rev-parse", "HEAD")
+    assert git.read_branch_file(ours, "origin", "monitor-history", "history.jsonl") == (None, None)
+    first = git.write_branch_file(
+        ours, "origin", "monitor-history", "history.jsonl", text="one\n", message="monitor: one", parent=None
+    )
+    text, parent = git.read_branch_file(theirs, "origin", "monitor-history", "history.jsonl")
+    assert (text, parent) == ("one\n", first)
+    second = git.write_branch_file(
+        theirs, "origin", "monitor-history", "history.jsonl", text="one\ntwo\n", message="monitor: two", parent=parent
+    )
+    assert run(origin, "log", "--format=%s", "monitor-history").splitlines() == ["monitor: two", "monitor: one"]
+    assert run(origin, "ls-tree", "--name-only", "monitor-history").split() == ["history.jsonl"]
+    assert run(origin, "rev-parse", "monitor-history").strip() == second
+    # The checkout, index and branch of the writer are as they were.
+    assert run(ours, "rev-parse", "HEAD") == head
+    assert run(ours, "status", "--porcelain") == ""
+    assert log(origin) == ["edit pin.yaml"]
+
+
+def test_a_branch_that_moved_since_it_was_read_is_refused_and_keeps_its_records(
+    clones: tuple[Path, Path, Path],
+) -> None:
+    origin, ours, theirs = clones
+    _, parent = git.read_branch_file(ours, "origin", "records", "history.jsonl")
+    landed = git.write_branch_file(ours, "origin", "records", "history.jsonl", text="a\n", message="a", parent=parent)
+    with pytest.raises(git.GitError, match="origin/records moved since it was read; nothing was written there"):
+        git.write_branch_file(theirs, "origin", "records", "history.jsonl", text="b\n", message="b", parent=None)
+    assert run(origin, "rev-parse", "records").strip() == landed
+    assert run(origin, "show", "records:history.jsonl") == "a\n"
+
+
+def test_a_branch_without_the_file_reads_as_none_with_its_commit(clones: tuple[Path, Path, Path]) -> None:
+    origin, ours, _ = clones
+    main = run(origin, "rev-parse", "main").strip()
+    assert git.read_branch_file(ours, "origin", "main", "history.jsonl") == (None, main)
+    with pytest.raises(git.GitError, match="ls-remote"):
+        git.read_branch_file(ours, "nowhere", "main", "history.jsonl")

@@ -39,6 +39,16 @@ def test_out_of_range_value_is_rejected(tmp_path: Path) -> None:
         settings.load(tmp_path / "params.yaml")
 
 
+def test_retraining_on_more_windows_than_are_counted_is_rejected(tmp_path: Path) -> None:
+    text = (ROOT / "params.yaml").read_text()
+    assert text.count("  retrain_k: 2\n") == 1
+    (tmp_path / "params.yaml").write_text(text.replace("  retrain_k: 2\n", "  retrain_k: 4\n"))
+    with pytest.raises(
+        settings.ParamsError, match=r"monitor: Value error, retrain_k \(4\) is more than retrain_n \(3\)"
+    ):
+        settings.load(tmp_path / "params.yaml")
+
+
 def test_missing_file_says_where_to_run(tmp_path: Path) -> None:
     with pytest.raises(settings.ParamsError, match="not found"):
         settings.load(tmp_path / "params.yaml")

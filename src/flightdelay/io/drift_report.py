@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 MARKER = "<!-- flightdelay-monitor -->"
 PLOTTED_FEATURES = 6
 DIGEST_FEATURES = 10  # the digest lists at least this many features (and every drifted one); the page lists all
-_ICONS = {"retraining recommended": "🔴", "the window fails the data checks": "🟠", "no action needed": "🟢"}
+_ICONS = {
+    "retraining recommended": "🔴",
+    "the window fails the data checks": "🟠",
+    "drift or decay, not yet enough windows to retrain": "🟡",
+    "no action needed": "🟢",
+}
 
 
 def _png(figure: Any) -> str:

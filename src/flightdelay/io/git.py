@@ -11,8 +11,8 @@ class GitError(RuntimeError):
     """A git command failed."""
 
 
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+def git(root: Path, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise GitError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
     return done.stdout
@@ -72,3 +72,41 @@ def push_rebased(root: Path, remote: str, branch: str, attempts: int = 5) -> str
                 f"({(rebased.stdout + rebased.stderr).strip().splitlines()[-1]}); nothing was pushed"
             )
     raise GitError(f"{remote}/{branch} kept moving: {attempts} pushes were rejected; nothing was pushed")
+
+
+def read_branch_file(root: Path, remote: str, branch: str, path: str) -> tuple[str | None, str | None]:
+    """The text of ``path`` on ``remote``'s ``branch`` and the branch's commit: (None, None) when there is no
+    such branch, (None, commit) when the branch lacks the file. A remote that cannot be reached is raised."""
+    if not git(root, "ls-remote", "--heads", remote, f"refs/heads/{branch}").strip():
+        return None, None
+    git(root, "fetch", "--quiet", "--no-tags", remote, f"refs/heads/{branch}")
+    commit = rev_parse(root, "FETCH_HEAD")
+    return show(root, commit, path), commit
+
+
+def write_branch_file(
+    root: Path, remote: str, branch: str, path: str, *, text: str, message: str, parent: str | None
+) -> str:
+    """Commit ``text`` as the one file ``path`` on top of ``parent`` and push it to ``remote``'s ``branch``.
+
+    The working tree, the index and HEAD are left alone: the commit is made from git's objects alone, so a
+    branch of records (the monitor's verdicts) lives beside the code without a checkout. The push is not
+    forced: when the branch moved since ``parent`` was read, it is refused and raised, nothing lost.
+    Returns the commit pushed.
+    """
+    blob = git(root, "hash-object", "-w", "--stdin", stdin=text).strip()
+    tree = git(root, "mktree", stdin=f"100644 blob {blob}\t{path}\n").strip()
+    parents = ["-p", parent] if parent else []
+    commit = git(root, "commit-tree", tree, *parents, "-m", message).strip()
+    done = subprocess.run(
+        ["git", "push", "--porcelain", remote, f"{commit}:refs/heads/{branch}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        moved = "[rejected]" in done.stdout
+        why = f"{remote}/{branch} moved since it was read" if moved else (done.stderr or done.stdout).strip()
+        raise GitError(f"pushing {path} to {remote}/{branch} failed: {why}; nothing was written there")
+    return commit
