@@ -69,7 +69,8 @@ def connect(root: Path, timeout: float = 120) -> Iterator[str]:
     ]
     log = store / "server.log"
     with log.open("w") as output:
-        server = subprocess.Popen(command, cwd=root, stdout=output, stderr=subprocess.STDOUT)
+        # Its own process group, so that stop() ends the job runner and the consumers it starts too.
+        server = subprocess.Popen(command, cwd=root, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         while not answers(f"{url}/health"):

@@ -477,7 +477,11 @@ def test_the_bento_serves_from_a_read_only_filesystem_but_the_deployments_volume
     log = tmp_path / "serve.log"
     with log.open("w") as output:
         server = subprocess.Popen(
-            ["unshare", "-m", "bash", "-c", READ_ONLY_SERVE], env=env, stdout=output, stderr=output
+            ["unshare", "-m", "bash", "-c", READ_ONLY_SERVE],
+            env=env,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -91,15 +93,31 @@ def free_port() -> int:
         return port
 
 
-def stop(process: subprocess.Popen[Any]) -> None:
-    """Terminate a server process and wait for it; kill it if it takes over 30 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def stop(process: subprocess.Popen[Any], grace: float = 30) -> None:
+    """Terminate a server and every process it started, and wait; kill what is left after ``grace`` seconds.
+
+    The server must lead its own process group (``start_new_session=True``): `mlflow server` starts a job
+    runner and seven huey consumers that outlive it when only it is terminated, each polling a core.
+    """
+    _signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + grace
+    while _signal_group(process.pid, 0) and time.monotonic() < deadline:  # its children, shutting down
+        time.sleep(0.2)
+    _signal_group(process.pid, signal.SIGKILL)
+
+
+def _signal_group(group: int, number: int) -> bool:
+    """Send ``number`` to process group ``group``; False when the group has no process left."""
+    try:
+        os.killpg(group, number)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def answers(url: str) -> bool:
@@ -133,7 +151,9 @@ def running(
         url = f"http://127.0.0.1:{chosen}"
         command = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(chosen)]
         with output.open("w") as log:
-            server = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+            server = subprocess.Popen(
+                command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         try:
             deadline = time.monotonic() + timeout
             while not answers(f"{url}/readyz"):
