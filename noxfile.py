@@ -157,6 +157,13 @@ def promote(session: nox.Session) -> None:
     session.run("flightdelay", "promote", *(session.posargs or ["production"]))
 
 
+@nox.session(name="batch-predict")
+def batch_predict(session: nox.Session) -> None:
+    """Score a file of flights with a registered version: nox -s batch-predict -- --input F --output F [--version N]."""
+    _install(session)
+    session.run("flightdelay", "batch-predict", *session.posargs)
+
+
 @nox.session
 def history(session: nox.Session) -> None:
     """What ran where, from the git history of deploy/: nox -s history -- production [--json]."""
@@ -202,7 +209,7 @@ def smoke(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks that print figures and assert nothing: nox -s bench [-- pipeline baselines serve]."""
+    """Benchmarks that print figures and assert nothing: nox -s bench [-- pipeline baselines serve batch]."""
     _install(session)
     _pipeline(session)
     names = session.posargs or ["pipeline", "baselines"]

@@ -633,6 +633,45 @@ def _write_history(root: Path, text: str, *, path: Path, branch: str | None, par
 HISTORY_FILE = "history.jsonl"
 
 
+@app.command("batch-predict")
+def batch_predict(
+    *,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            help="flights to score: a CSV or Parquet file with the request columns, or its URL (s3://, gs://, "
+            "https://: fetched with dvc get-url)",
+        ),
+    ],
+    output: Annotated[Path, typer.Option(help="where the scores go: .csv or .parquet")],
+    version: Annotated[str | None, typer.Option(help="the registered version to score with")] = None,
+    alias: Annotated[str | None, typer.Option(help="the version holding this alias (default: production)")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="rows read, scored and written at a time")] = 50_000,
+    progress: Annotated[bool, typer.Option(help="a progress bar on stderr")] = True,
+) -> None:
+    """Score a file of flights with a registered model version, a chunk at a time, as the service scores them.
+
+    Writes each row's request id, the validated request, the probability, the decision at the version's
+    threshold, the version and, for a row that could not be scored, why. `nox -s monitor -- --window OUTPUT
+    --labels ARRIVALS` joins labels to it by request id.
+    """
+    import tempfile
+
+    from flightdelay import batch, registry
+
+    try:
+        with registry.connect(Path.cwd()), tempfile.TemporaryDirectory() as tmp:
+            chosen = batch.resolve(version, alias)
+            flights = batch.fetch(source, Path(tmp))
+            typer.echo(f"scoring {source} with {chosen.label} (aliases: {', '.join(chosen.aliases) or 'none'})")
+            done = batch.run(flights, output, chosen, chunk_rows=chunk_rows, progress=progress)
+    except (batch.BatchError, registry.RegistryError) as exc:
+        _fail(str(exc))
+    failed = f"; {done.failed:,} could not be scored (see their error column)" if done.failed else ""
+    typer.echo(f"wrote {done.output}: {done.rows:,} flights scored by {done.version.label}{failed}")
+
+
 @app.command("push-cache")
 def push_cache() -> None:
     """Push the outputs and the run-cache to the DVC remote, so a later `dvc repro` restores instead of rerunning."""

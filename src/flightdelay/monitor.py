@@ -410,6 +410,8 @@ def read_log(path: Path) -> tuple[pd.DataFrame, int]:
     (the torn last line of a pod that was killed mid-write) is skipped and counted, not fatal: the
     second value is how many were skipped.
     """
+    if path.suffix.lower() in (".parquet", ".csv"):
+        return read_scored(path)
     files = serving.rotated(path)
     if not files:
         raise MonitorError(f"{path}: no such prediction log")
@@ -440,6 +442,44 @@ def read_log(path: Path) -> tuple[pd.DataFrame, int]:
     if len(repeated):
         raise MonitorError(f"{path}: request ids logged more than once: {', '.join(repeated[:5])}")
     return log, skipped
+
+
+def read_scored(path: Path) -> tuple[pd.DataFrame, int]:
+    """The output of ``flightdelay batch-predict`` as a prediction log: its scored rows, and how many were not
+    scored (a row with an ``error``), which are counted, as a log's unreadable lines are."""
+    from flightdelay import batch
+
+    if not path.is_file():
+        raise MonitorError(f"{path}: no such batch output")
+    try:
+        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise MonitorError(f"{path}: unreadable batch output ({exc})") from exc
+    columns = [batch.REQUEST_ID, *PROBLEM.request_columns(), "delay_probability", "scored_at", "error"]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise MonitorError(f"{path}: not a batch-predict output: the columns {missing} are missing")
+    scored = frame[frame["error"].isna()]
+    if scored.empty:
+        raise MonitorError(f"{path}: the batch output holds no scored rows ({len(frame)} rows with an error)")
+    inputs = [
+        {column: batch.plain(value) for column, value in row.items()}
+        for row in scored[list(PROBLEM.request_columns())].to_dict(orient="records")
+    ]
+    log = pd.DataFrame(
+        {
+            "time": (pd.to_datetime(scored["scored_at"], utc=True) - pd.Timestamp(0, tz="UTC"))
+            .dt.total_seconds()
+            .to_numpy(),
+            "request_id": scored[batch.REQUEST_ID].astype(str).to_numpy(),
+            "input": inputs,
+            "delay_probability": scored["delay_probability"].astype(float).to_numpy(),
+        }
+    )
+    repeated = log["request_id"][log["request_id"].duplicated()].unique()
+    if len(repeated):
+        raise MonitorError(f"{path}: request ids scored more than once: {', '.join(repeated[:5])}")
+    return log, len(frame) - len(scored)
 
 
 def read_labels(path: Path) -> pd.Series:
@@ -500,7 +540,9 @@ def log_window(root: Path, params: Params, log_path: Path, labels_path: Path | N
     labels = None
     if labels_path is not None:
         labels = join_labels(log["request_id"], read_labels(labels_path), params.label)
-    warnings = [{"column": "(log line)", "check": "a prediction record", "failures": skipped}] if skipped else []
+    table = log_path.suffix.lower() in (".parquet", ".csv")  # batch-predict's output: a row per flight
+    unread = ("(row)", "scored (batch-predict gave an error)") if table else ("(log line)", "a prediction record")
+    warnings = [{"column": unread[0], "check": unread[1], "failures": skipped}] if skipped else []
     quality = {
         "status": "passed",  # an input that fails the request model has raised above
         "rows": len(log),

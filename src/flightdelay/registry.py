@@ -182,6 +182,24 @@ def download(version: Version, artifact: str, target: Path) -> Path:
     )
 
 
+def verified_bundle(version: Version, target: Path) -> Path:
+    """The version's serving bundle, downloaded into ``target``, once its model hashes to the ``model_sha256`` the
+    version records: a model swapped in the artifact store is code (joblib runs what it unpickles), so nothing
+    loads one that fails this."""
+    from flightdelay import serving
+    from flightdelay.io import tracking
+
+    bundle = download(version, "bundle", target)
+    recorded = version.tags.get("model_sha256")
+    actual = tracking.sha256(bundle / serving.MODEL_FILE)
+    if recorded != actual:
+        raise RegistryError(
+            f"{version.label}'s model in the registry hashes to {actual}, but the version records "
+            f"model_sha256={recorded}"
+        )
+    return bundle
+
+
 def golden(version: Version) -> dict[str, Any]:
     """The golden requests and the answers recorded for them when the version was registered."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -174,14 +174,10 @@ def package(root: Path, version: registry.Version, say: Say) -> str:
     bento_version = deploy.Pin.bento_version(version.number, commit)
     model_tag = f"{registry.MODEL_NAME}:v{version.number}-{commit[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = registry.download(version, "bundle", Path(tmp))
-        recorded = version.tags.get("model_sha256")
-        actual = tracking.sha256(bundle / serving.MODEL_FILE)
-        if recorded != actual:
-            raise ReleaseError(
-                f"{version.label}'s model in the registry hashes to {actual}, but the version records "
-                f"model_sha256={recorded}: not building a Bento from it"
-            )
+        try:
+            bundle = registry.verified_bundle(version, Path(tmp))
+        except registry.RegistryError as exc:
+            raise ReleaseError(f"{exc}: not building a Bento from it") from exc
         golden = registry.golden(version)
         metadata = json.loads((bundle / serving.METADATA_FILE).read_text())
         try:

@@ -6,11 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from flightdelay import registry, serving, settings
+from flightdelay.io import dvc
 from flightdelay.problem import sample
 from tests.conftest import ROOT
 
@@ -157,7 +161,7 @@ def push_to_origin(project: Project, tmp: Path, message: str) -> Path:
     """
     (project.path / ".python-version").write_text(f"{sys.version_info.major}.{sys.version_info.minor}\n")
     project.git("add", "-A")
-    project.git("commit", "--quiet", "-m", f"{message}; this machine's Python")
+    project.git("commit", "--quiet", "--allow-empty", "-m", f"{message}; this machine's Python")
     origin = tmp / "origin.git"
     subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(origin)], check=True)
     project.git("remote", "set-url", "origin", str(origin))
@@ -172,3 +176,26 @@ def origin_log(origin: Path, ref: str = "main") -> list[str]:
         ["git", "--git-dir", str(origin), "log", "--format=%s", ref], capture_output=True, text=True, check=True
     )
     return done.stdout.splitlines()
+
+
+@pytest.fixture
+def tracking(tmp_path: Path) -> Iterator[str]:
+    """A real `mlflow server` on loopback (SQLite and local artifacts), shared by every run of a test."""
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    store = tmp_path / "mlflow-home"
+    store.mkdir()
+    try:
+        with registry.connect(store) as url:
+            yield url
+    finally:
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def register_model(tmp: Path, lineage: dict[str, str]) -> registry.Version:
+    """The project's own model, bundled as a release bundles it, registered on the connected registry."""
+    params = settings.load(ROOT / "params.yaml")
+    bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=tmp))
+    model = dvc.verify_output(ROOT, "train", params.paths.model)
+    serving.write_bundle(bundle, model, ROOT / params.paths.raw, ROOT / params.paths.metrics, {})
+    return registry.register(bundle, {}, params={}, metrics={}, lineage=lineage)

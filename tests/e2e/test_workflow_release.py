@@ -11,8 +11,6 @@ GitHub runs them; everything else in these workflows runs here as it would there
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +24,6 @@ from tests.e2e.conftest import Project, clone, clone_template, environment, orig
 from tests.fake_github import TOKEN, State, serve
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tracking(tmp_path: Path) -> Iterator[str]:
-    """A real `mlflow server` on loopback (SQLite and local artifacts), shared by every run of a test."""
-    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
-    store = tmp_path / "mlflow-home"
-    store.mkdir()
-    try:
-        with registry.connect(store) as url:
-            yield url
-    finally:
-        if saved is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = saved
 
 
 def aliases() -> dict[str, str | None]:
