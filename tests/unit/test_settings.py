@@ -40,9 +40,9 @@ def test_out_of_range_value_is_rejected(tmp_path: Path) -> None:
 
 
 def test_retraining_on_more_windows_than_are_counted_is_rejected(tmp_path: Path) -> None:
-    text = (ROOT / "params.yaml").read_text()
-    assert text.count("  retrain_k: 2\n") == 1
-    (tmp_path / "params.yaml").write_text(text.replace("  retrain_k: 2\n", "  retrain_k: 4\n"))
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["monitor"] |= {"retrain_k": 4, "retrain_n": 3}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(
         settings.ParamsError, match=r"monitor: Value error, retrain_k \(4\) is more than retrain_n \(3\)"
     ):
