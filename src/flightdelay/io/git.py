@@ -52,13 +52,7 @@ def push_rebased(root: Path, remote: str, branch: str, attempts: int = 5) -> str
     were) and raised: two changes to the same file need a person, not a retry.
     """
     for _ in range(attempts):
-        done = subprocess.run(
-            ["git", "push", "--porcelain", remote, f"HEAD:refs/heads/{branch}"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = _push(root, remote, f"HEAD:refs/heads/{branch}")
         if done.returncode == 0:
             return rev_parse(root, "HEAD")
         if "[rejected]" not in done.stdout:  # not a race (a hook, a protected branch, no access): do not retry
@@ -98,15 +92,16 @@ def write_branch_file(
     tree = git(root, "mktree", stdin=f"100644 blob {blob}\t{path}\n").strip()
     parents = ["-p", parent] if parent else []
     commit = git(root, "commit-tree", tree, *parents, "-m", message).strip()
-    done = subprocess.run(
-        ["git", "push", "--porcelain", remote, f"{commit}:refs/heads/{branch}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _push(root, remote, f"{commit}:refs/heads/{branch}")
     if done.returncode != 0:
         moved = "[rejected]" in done.stdout
         why = f"{remote}/{branch} moved since it was read" if moved else (done.stderr or done.stdout).strip()
         raise GitError(f"pushing {path} to {remote}/{branch} failed: {why}; nothing was written there")
     return commit
+
+
+def _push(root: Path, remote: str, refspec: str) -> subprocess.CompletedProcess[str]:
+    """``git push --porcelain``, not raised: a rejection (``[rejected]`` in its output) is the caller's to judge."""
+    return subprocess.run(
+        ["git", "push", "--porcelain", remote, refspec], cwd=root, capture_output=True, text=True, check=False
+    )
