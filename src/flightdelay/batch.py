@@ -16,7 +16,6 @@ like the service's prediction log, so labels join to it by request id.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from flightdelay import registry, serving
-from flightdelay.io import dvc
+from flightdelay.io import dvc, tracking
 from flightdelay.io.files import atomic_path
 from flightdelay.problem import PROBLEM
 
@@ -132,11 +131,7 @@ def _check_columns(path: Path, found: Sequence[str], wanted: Sequence[str]) -> N
 
 def id_prefix(path: Path) -> str:
     """``batch-<12 hex>`` from the file's bytes: ids that a second run over the same file gives again."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return f"batch-{digest.hexdigest()[:12]}"
+    return f"batch-{tracking.sha256(path)[:12]}"
 
 
 # --- Scoring -----------------------------------------------------------------------------------

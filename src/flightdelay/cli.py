@@ -606,6 +606,9 @@ def monitor(
         raise typer.Exit(3)
 
 
+HISTORY_FILE = "history.jsonl"  # on the branch --history-branch names
+
+
 def _read_history(root: Path, path: Path, branch: str | None) -> tuple[History, str | None]:
     """The recorded verdicts: from ``origin``'s ``branch`` when given (with the commit read), else from ``path``."""
     from flightdelay.core.windows import History
@@ -628,9 +631,6 @@ def _write_history(root: Path, text: str, *, path: Path, branch: str | None, par
         typer.echo(f"recorded the verdict on {window} on origin/{branch} ({commit[:10]})", err=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-
-
-HISTORY_FILE = "history.jsonl"
 
 
 @app.command("batch-predict")

@@ -668,11 +668,10 @@ def judge(
     fixed, then judged), and the history comes back as it was.
     """
     if not result.quality_failed:
-        start, end = window.span or (None, None)
-        if start is None or end is None:
-            raise MonitorError(f"{window.name} has no time span: it cannot be recorded")
+        key = window.key  # refuses a window without a span
+        start, end = window.span  # type: ignore[misc]
         record = Record(
-            window=window.key,
+            window=key,
             name=window.name,
             start=_iso(start),
             end=_iso(end),
@@ -695,8 +694,9 @@ def watch_month(root: Path, params: Params, history: History, model: str) -> str
 
     Once every later month of the sample has one, the latest of them again (its verdict is replaced).
     """
-    present = PROBLEM.periods_present(root / params.paths.raw)
-    later = [period_label(p) for p in PROBLEM.sample_periods() if not present or p > max(present)]
+    from flightdelay.retrain import later_months
+
+    later = [period_label(p) for p in later_months(root, params.paths.raw)]
     if not later:
         raise MonitorError("every month of the sample is in the data already: nothing to watch")
     judged = set(history.judged(model))

@@ -42,12 +42,17 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def next_month(root: Path, raw: Path) -> int | None:
-    """The first month (YYYYMM) of the sample after the data's latest, or None when the sample has no later one."""
+def later_months(root: Path, raw: Path) -> list[int]:
+    """The months (YYYYMM) of the sample after the data's latest, in order."""
     from flightdelay.problem import PROBLEM
 
     present = PROBLEM.periods_present(root / raw)
-    later = [p for p in PROBLEM.sample_periods() if not present or p > max(present)]
+    return [p for p in PROBLEM.sample_periods() if not present or p > max(present)]
+
+
+def next_month(root: Path, raw: Path) -> int | None:
+    """The first month (YYYYMM) of the sample after the data's latest, or None when the sample has no later one."""
+    later = later_months(root, raw)
     return later[0] if later else None
 
 

@@ -8,7 +8,6 @@ What a block prints is checked against the `text` block after it that says it is
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from flightdelay.io import bento
 from tests import readme
 from tests.conftest import ROOT
 from tests.e2e.conftest import clone_template
@@ -103,13 +103,7 @@ def _serve(block: readme.Block, url: str, where: Walkthrough, out: Path) -> tupl
                 answered = exc.code < 500
             except (urllib.error.URLError, OSError):
                 time.sleep(2)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        bento.stop(process)  # the block's whole process group: the server and what it started
     status = 0 if answered else (process.returncode or 1)
     return status, out.read_text()
 
