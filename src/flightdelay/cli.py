@@ -61,6 +61,29 @@ def sample_period(text: str) -> int:
     return period
 
 
+@app.command("sample-db")
+def sample_db(
+    url: Annotated[str, typer.Option(help="SQLAlchemy URL of the database to load, e.g. postgresql://user@host/db")],
+    replace: Annotated[bool, typer.Option(help="overwrite tables of the same names")] = False,
+) -> None:
+    """Load the sample's database tables (what the raw data's snapshots query) into the database at --url.
+
+    To try the PostgreSQL source: load a database with this, point DVC's `sample` connection at it in
+    .dvc/config.local, and `dvc update` the snapshots (see the README's "A database source").
+    """
+    from flightdelay.io import database
+    from flightdelay.problem import PROBLEM
+
+    tables = PROBLEM.sample_database()
+    if not tables:
+        _fail("this problem's raw data has no database snapshots: there is nothing to load")
+    try:
+        loaded = database.load_tables(url, tables, replace=replace)
+    except database.DatabaseError as exc:
+        _fail(str(exc))
+    typer.echo(f"loaded {', '.join(loaded)} into {database.shown(url)}")
+
+
 @app.command("add-month")
 def add_month(
     month: Annotated[str, typer.Argument(help="a month of the sample to add: 2013-11, or 11 for short")],

@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,10 @@ class Problem(ABC):
     outcome: str
     #: Files under ``paths.raw`` that the service bundle carries for :meth:`request_rows`.
     reference_files: tuple[str, ...]
+    #: Files under ``paths.raw`` that are snapshots of database tables (``dvc import-db``), each recorded in its
+    #: own ``.dvc`` file beside it, with the query that takes it; ``data.dvc`` records the rest of ``paths.raw``.
+    #: The sample's tables come from :meth:`sample_database`.
+    database_snapshots: Mapping[str, str] = MappingProxyType({})
     #: The request the service's OpenAPI page offers under "Try it out".
     example: Mapping[str, Any]
     #: The options of ``params.yaml``'s ``ingest`` and ``label`` sections (frozen pydantic models).
@@ -165,7 +170,12 @@ class Problem(ABC):
 
     @abstractmethod
     def write_sample(self, raw: Path, periods: Sequence[int]) -> None:
-        """Create ``raw`` holding the sample's ``periods``; it appears whole or not at all."""
+        """Create ``raw`` holding the sample's ``periods``; it appears whole or not at all. A problem with
+        :attr:`database_snapshots` writes the rest of ``raw`` only, beside them."""
+
+    def sample_database(self) -> dict[str, pd.DataFrame]:
+        """The tables of the sample's database, which :attr:`database_snapshots` query (none by default)."""
+        return {}
 
     def initial_periods(self) -> list[int]:
         """The months a new project's ``data.dvc`` records: the sample without the :attr:`held_back` last ones."""

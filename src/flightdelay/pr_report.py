@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -90,21 +91,33 @@ def params_diff(base: dict[str, Any] | None, pr: dict[str, Any]) -> list[tuple[s
     return [(k, before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
 
 
+def _recorded(root: Path, rev: str | None, pointers: list[Path]) -> dict[str, dict[str, Any]]:
+    """Each output the ``.dvc`` files record at ``rev`` (None: the workspace), by its path under the raw data."""
+    found: dict[str, dict[str, Any]] = {}
+    for pointer in pointers:
+        for out in ((_yaml_at(root, rev, pointer) or {}).get("outs")) or []:
+            found[(pointer.parent / str(out["path"])).as_posix()] = out
+    return found
+
+
 def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
-    """Files added, modified and removed in the directory ``pointer`` tracks, with rows per file."""
-    before_doc, after_doc = _yaml_at(root, base, pointer), _yaml_at(root, None, pointer)
-    before = (before_doc or {}).get("outs", [{}])[0]
-    after = (after_doc or {}).get("outs", [{}])[0]
-    if before.get("md5") == after.get("md5"):
+    """Files added, modified and removed in the raw data: the directories ``pointer`` tracks and the database
+    snapshots beside them, with rows per file."""
+    raw = dvc.tracked_path(root, pointer)
+    pointers = [pointer, *dvc.snapshots(root, raw)]
+    before = _recorded(root, base, pointers)
+    after = _recorded(root, None, pointers)
+    md5s = [{path: out.get("md5") for path, out in side.items()} for side in (before, after)]
+    if md5s[0] == md5s[1]:
         return None
-    old = dvc.manifest(root, before["md5"]) if before.get("md5") else {}
+    old: dict[str, str] | None = _listing(root, before)
     if old is None:
         try:
             dvc.cache_revision(root, base, pointer)
         except (dvc.DvcError, subprocess.CalledProcessError) as exc:
             print(f"pr-report: no per-file data diff, the base data is not available: {exc}", file=sys.stderr)
-        old = dvc.manifest(root, before["md5"])
-    new = dvc.manifest(root, after["md5"]) if after.get("md5") else {}
+        old = _listing(root, before)
+    new = _listing(root, after)
     files: list[report.FileChange] = []
     if old is not None and new is not None:
         for path in sorted(set(old) | set(new)):
@@ -115,7 +128,43 @@ def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
                 dvc.count_rows(root, m) if m and path.endswith(".csv") else None for m in (old.get(path), new.get(path))
             ]
             files.append(report.FileChange(path, change, rows[0], rows[1]))
-    return report.DataChange(before.get("md5"), after.get("md5"), files, before.get("nfiles"), after.get("nfiles"))
+    changed = sorted({p.as_posix() for p in pointers if _recorded(root, base, [p]) != _recorded(root, None, [p])})
+    return report.DataChange(
+        ",".join(str(m) for m in md5s[0].values()),
+        ",".join(str(m) for m in md5s[1].values()),
+        files,
+        _nfiles(before),
+        _nfiles(after),
+        tuple(changed),
+    )
+
+
+def _listing(root: Path, recorded: dict[str, dict[str, Any]]) -> dict[str, str] | None:
+    """``{path under the raw data: md5}`` of every file the outputs hold; None when a listing is not cached."""
+    raw = os.path.commonpath(list(recorded)) if len(recorded) > 1 else next(iter(recorded), "")
+    files: dict[str, str] = {}
+    for path, out in recorded.items():
+        md5 = str(out.get("md5") or "")
+        prefix = Path(os.path.relpath(path, raw)).as_posix() if len(recorded) > 1 else ""
+        if md5.endswith(".dir"):
+            listed = dvc.manifest(root, md5)
+            if listed is None:
+                return None
+            files |= {f"{prefix}/{name}" if prefix else name: m for name, m in listed.items()}
+        elif md5:
+            files[prefix or Path(path).name] = md5
+    return files
+
+
+def _nfiles(recorded: dict[str, dict[str, Any]]) -> int | None:
+    """How many files the outputs hold: a directory's recorded count, one for a file; None if any is unknown."""
+    total = 0
+    for out in recorded.values():
+        count = out.get("nfiles") if str(out.get("md5", "")).endswith(".dir") else 1
+        if count is None:
+            return None
+        total += int(count)
+    return total if recorded else None
 
 
 class Scoring:

@@ -101,7 +101,7 @@ _SKELETON_PLACES = {
     "tests/model": "tests/model",
     "params.yaml": "params.yaml",
 }
-_SAMPLE_ONLY = ("data.dvc", "dvc.lock", "reports")  # recorded for the sample; the first pipeline run remakes them
+_SAMPLE_ONLY = ("data.dvc", "data/raw", "dvc.lock", "reports")  # the sample's; the first pipeline run remakes them
 _SKIPPED_DIFF_LINES = 120  # a skipped file's diff longer than this is named, not shown
 _ENV_DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX")
 # Exactly what any other spelling of the template's name looks like: reported when left unchanged.

@@ -98,12 +98,14 @@ def clone_template(target: Path, env: dict[str, str]) -> Project:
 
 
 def reduce_sample(project: Project, months: range) -> None:
-    """Replace the recorded data with fewer months of the sample and record them in data.dvc."""
+    """Replace the recorded months with fewer months of the sample and record them in data.dvc; take the
+    database snapshots (the reference tables) from the sample database, as get-data does."""
     raw = project.path / "data" / "raw"
-    shutil.rmtree(raw, ignore_errors=True)
+    for kind in ("flights", "weather"):
+        shutil.rmtree(raw / kind, ignore_errors=True)
     sample.write_sample(raw, months)
-    (project.path / "data.dvc").write_text("outs:\n- path: data/raw\n")
     project.dvc("commit", "--force", "data.dvc")
+    dvc.seed_snapshots(project.path, raw)
 
 
 @pytest.fixture(scope="session")

@@ -62,20 +62,20 @@ def test_a_month_nobody_pushed_is_named_with_its_listing(project: Path) -> None:
     assert dvc.unpushed(project, [Path("data.dvc")]) == {
         Path("data.dvc"): [
             "data/raw/flights/2013-03.csv",
-            f"data/raw (its listing, {dvc.tracked(project / 'data.dvc')['md5']})",
+            f"data/raw (its listing, {dvc.data_hash(project, Path('data.dvc'))})",
         ]
     }
 
 
 def test_a_file_the_remote_lost_is_named_and_a_listing_nobody_has_is_the_whole_directory(project: Path) -> None:
-    january = dvc.manifest(project, str(dvc.tracked(project / "data.dvc")["md5"]))
+    january = dvc.manifest(project, str(dvc.data_hash(project, Path("data.dvc"))))
     assert january is not None
     lost = january["flights/2013-01.csv"]
     (project.parent / "remote" / "files" / "md5" / lost[:2] / lost[2:]).unlink()
     assert dvc.unpushed(project, [Path("data.dvc")]) == {Path("data.dvc"): ["data/raw/flights/2013-01.csv"]}
     add_month(project, push=False)
     shutil.rmtree(project / ".dvc" / "cache")  # a CI checkout: nothing local
-    md5 = dvc.tracked(project / "data.dvc")["md5"]
+    md5 = dvc.data_hash(project, Path("data.dvc"))
     assert dvc.unpushed(project, [Path("data.dvc")]) == {
         Path("data.dvc"): [f"data/raw/ (all of it: the remote and this cache lack its listing {md5})"]
     }

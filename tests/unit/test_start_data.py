@@ -23,11 +23,21 @@ def project(tmp_path: Path) -> Path:
 def test_the_initial_months_are_what_the_template_records(project: Path) -> None:
     said = dvc.get_data(project, Path("data.dvc"), Path("data/raw"))
     assert "recorded it in data.dvc" in said
-    written = yaml.safe_load((project / "data.dvc").read_text())["outs"][0]
-    committed = yaml.safe_load((ROOT / "data.dvc").read_text())["outs"][0]
     # The flight problem's first ten months, byte for byte the data the template's own data.dvc records.
-    assert (written["path"], written["md5"], written["nfiles"]) == ("data/raw", committed["md5"], committed["nfiles"])
+    written = yaml.safe_load((project / "data.dvc").read_text())["outs"]
+    committed = yaml.safe_load((ROOT / "data.dvc").read_text())["outs"]
+    assert [(o["path"], o["md5"], o["nfiles"]) for o in written] == [
+        (o["path"], o["md5"], o["nfiles"]) for o in committed
+    ]
     assert dvc.in_sync(project, Path("data.dvc"))
+    # The reference tables: snapshots of the sample database that the project wrote, taken by dvc import-db.
+    for name in ("airlines.csv", "airports.csv", "planes.csv"):
+        pointer = Path("data/raw") / f"{name}.dvc"
+        taken, template = (yaml.safe_load((r / pointer).read_text()) for r in (project, ROOT))
+        assert taken["deps"] == template["deps"]
+        assert taken["outs"][0]["md5"] == template["outs"][0]["md5"]
+        assert dvc.in_sync(project, pointer)
+    assert (project / "data/sample.sqlite").is_file()
 
 
 def test_data_without_a_pointer_is_refused_and_left_alone(project: Path) -> None:

@@ -50,13 +50,15 @@ class FileChange:
 
 @dataclass(frozen=True)
 class DataChange:
-    """What ``data.dvc`` changed; ``files`` is empty when the manifests were not available."""
+    """What the raw data's `.dvc` files changed; ``files`` is empty when the manifests were not available."""
 
     md5_before: str | None
     md5_after: str | None
     files: list[FileChange] = field(default_factory=list)
     nfiles_before: int | None = None
     nfiles_after: int | None = None
+    #: The ``.dvc`` files that changed: ``data.dvc``, and the database snapshots' beside the raw data.
+    pointers: tuple[str, ...] = ("data.dvc",)
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,8 @@ def _data(report: ReportInput) -> list[str]:
     if data is None:
         return [*lines, "`data.dvc` is unchanged.", ""]
     lines.append(
-        f"`data.dvc` changed: {_fmt(data.nfiles_before)} → {_fmt(data.nfiles_after)} files "
+        f"{', '.join(f'`{p}`' for p in data.pointers)} changed: {_fmt(data.nfiles_before)} → "
+        f"{_fmt(data.nfiles_after)} files "
         f"(`{data.md5_before}` → `{data.md5_after}`)."
     )
     lines.append("")

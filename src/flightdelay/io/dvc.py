@@ -40,20 +40,34 @@ def up_to_date(root: Path, stage: str) -> bool:
     return _dvc("status", "--quiet", stage, cwd=root).returncode == 0
 
 
-def tracked(pointer: Path) -> dict[str, object]:
-    """The single output recorded in a ``.dvc`` file."""
+def outputs(pointer: Path) -> list[dict[str, object]]:
+    """The outputs recorded in a ``.dvc`` file."""
     try:
         outs = yaml.safe_load(pointer.read_text(encoding="utf-8"))["outs"]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise DvcError(f"{pointer}: not a readable .dvc file: {exc}") from exc
-    if not isinstance(outs, list) or len(outs) != 1:
-        raise DvcError(f"{pointer}: expected exactly one output")
-    out: dict[str, object] = outs[0]
-    return out
+    if not isinstance(outs, list) or not outs or not all(isinstance(o, dict) and "path" in o for o in outs):
+        raise DvcError(f"{pointer}: expected a list of outputs, each with a path")
+    return outs
 
 
 def tracked_path(root: Path, pointer: Path) -> Path:
-    return (root / pointer).parent / str(tracked(root / pointer)["path"])
+    """The raw directory ``pointer`` records: its one output, or the directory holding its outputs."""
+    paths = [os.path.normpath((root / pointer).parent / str(out["path"])) for out in outputs(root / pointer)]
+    return Path(paths[0] if len(paths) == 1 else os.path.commonpath(paths))
+
+
+def data_hash(root: Path, pointer: Path) -> str:
+    """What identifies the data ``pointer`` records: its outputs' hashes, in order, joined by commas."""
+    return ",".join(str(out.get("md5", "")) for out in outputs(root / pointer))
+
+
+def snapshots(root: Path, raw: Path) -> list[Path]:
+    """The ``.dvc`` files of the problem's database snapshots in ``raw`` (relative to ``root``), where present."""
+    from flightdelay.problem import PROBLEM
+
+    found = [raw / f"{name}.dvc" for name in PROBLEM.database_snapshots]
+    return [path.relative_to(root) for path in found if path.is_file()]
 
 
 def default_remote(root: Path) -> str | None:
@@ -71,8 +85,21 @@ def in_sync(root: Path, pointer: Path) -> bool:
     return done.returncode == 0
 
 
+def _output_paths(root: Path, pointer: Path) -> list[Path]:
+    return [(root / pointer).parent / str(out["path"]) for out in outputs(root / pointer)]
+
+
+def _remove(paths: list[Path]) -> None:
+    """Never leave unverified data behind: remove what was written for these outputs."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def seed(root: Path, pointer: Path) -> list[int]:
-    """Write the sample months that ``pointer`` records and prove the bytes match it.
+    """Write the sample months that ``pointer`` records and prove the bytes match it, then the database snapshots.
 
     ``dvc commit --force`` hashes the new files the way DVC always does and stores them in the
     cache; the pointer is then put back byte for byte, and a different hash is an error that
@@ -80,62 +107,150 @@ def seed(root: Path, pointer: Path) -> list[int]:
     """
     from flightdelay.problem import PROBLEM
 
-    recorded = tracked(root / pointer)
+    recorded = outputs(root / pointer)
     raw = tracked_path(root, pointer)
-    nfiles = int(str(recorded.get("nfiles", 0)))
+    nfiles = sum(int(str(out.get("nfiles", 0))) for out in recorded)
     periods = PROBLEM.sample_layout(nfiles)
     if not periods:
         raise DvcError(
             f"{pointer} records {nfiles} files, which is not a sample layout; configure a remote and dvc pull"
         )
     original = (root / pointer).read_bytes()
+    written = _output_paths(root, pointer)
     try:
         PROBLEM.write_sample(raw, periods)
     except SampleError as exc:
         raise DvcError(f"cannot write the sample: {exc}") from exc
     try:
         run("commit", "--force", str(pointer), cwd=root)
-        produced = tracked(root / pointer).get("md5")
+        produced = data_hash(root, pointer)
     except DvcError:
-        shutil.rmtree(raw)  # never leave unverified data behind
+        _remove(written)
         raise
     finally:
         (root / pointer).write_bytes(original)
-    if produced != recorded.get("md5"):
-        shutil.rmtree(raw)
+    if produced != data_hash(root, pointer):
+        _remove(written)
         raise DvcError(
-            f"the sample hashes to {produced}, but {pointer} records {recorded.get('md5')}; "
+            f"the sample hashes to {produced}, but {pointer} records {data_hash(root, pointer)}; "
             "the data is your own or the package changed: configure a DVC remote and run dvc pull"
         )
+    seed_snapshots(root, raw)
     return periods
+
+
+def seed_snapshots(root: Path, raw: Path) -> list[Path]:
+    """Take the database snapshots in ``raw`` whose files are missing, and prove each is what its ``.dvc`` records.
+
+    Each is taken with ``dvc update`` from its connection; the project's ``sample`` connection (an SQLite file)
+    is written from the sample first when missing. The ``.dvc`` file is put back byte for byte, and a snapshot
+    that hashes differently is removed with an error naming it.
+    """
+    from flightdelay.io import database
+    from flightdelay.problem import PROBLEM
+
+    taken = []
+    for pointer in snapshots(root, raw):
+        (out,) = _output_paths(root, pointer)
+        if out.exists():
+            continue
+        if _connection_url(root, _connection(root, pointer)) == database.SAMPLE_URL:
+            try:
+                database.write_sample_database(root, PROBLEM.sample_database())
+            except database.DatabaseError as exc:
+                raise DvcError(f"cannot write the sample database: {exc}") from exc
+        original = (root / pointer).read_bytes()
+        recorded = data_hash(root, pointer)
+        try:
+            run("update", str(pointer), cwd=root)
+            produced = data_hash(root, pointer)
+        except DvcError:
+            out.unlink(missing_ok=True)
+            raise
+        finally:
+            (root / pointer).write_bytes(original)
+        if produced != recorded:
+            out.unlink(missing_ok=True)
+            raise DvcError(
+                f"the database snapshot {out.relative_to(root)} hashes to {produced}, but {pointer} records "
+                f"{recorded}: the database changed since it was taken (`dvc update {pointer}` records the new "
+                "snapshot), or configure a DVC remote and run dvc pull"
+            )
+        taken.append(out)
+    return taken
+
+
+def _connection(root: Path, pointer: Path) -> str:
+    """The name of the connection a snapshot's ``.dvc`` file takes it from."""
+    try:
+        deps = yaml.safe_load((root / pointer).read_text(encoding="utf-8")).get("deps") or []
+        return str(deps[0]["db"]["connection"])
+    except (OSError, KeyError, IndexError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        raise DvcError(f"{pointer}: not a database snapshot's .dvc file: {exc}") from exc
+
+
+def _connection_url(root: Path, name: str) -> str | None:
+    """The URL DVC's merged config (config.local over config) gives the connection ``name``, if any."""
+    done = _dvc("config", f"db.{name}.url", cwd=root)
+    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def start_data(root: Path, pointer: Path, raw: Path) -> list[int]:
     """A new project's data: write the sample's initial months into ``raw`` and record them in a new ``pointer``.
 
     For a project whose problem was just replaced: nothing records data yet. The pointer and the data
-    appear together or not at all.
+    appear together or not at all. A problem with database snapshots gets them taken from the sample
+    database into ``raw`` too, each recorded in its own ``.dvc`` file, and ``pointer`` records the rest.
     """
     from flightdelay.problem import PROBLEM
 
     if (root / pointer).exists():
         raise DvcError(f"{pointer} exists already; `flightdelay get-data` brings in what it records")
-    if (root / raw).exists():
+    snapshot_files = {f"{name}{suffix}" for name in PROBLEM.database_snapshots for suffix in ("", ".dvc")}
+    present = [p.name for p in (root / raw).iterdir()] if (root / raw).is_dir() else []
+    if (root / raw).exists() and not set(present) <= snapshot_files | {".gitignore"}:
         raise DvcError(f"{raw} exists but {pointer} does not record it: `dvc add {raw}`, then rename the .dvc file")
     periods = PROBLEM.initial_periods()
+    before = set(present)
     try:
         PROBLEM.write_sample(root / raw, periods)
     except SampleError as exc:
         raise DvcError(f"cannot write the sample: {exc}") from exc
-    relative = Path(os.path.relpath(root / raw, (root / pointer).parent)).as_posix()
+    if PROBLEM.database_snapshots:
+        written = sorted(p.name for p in (root / raw).iterdir() if p.name not in before)
+        targets = [root / raw / name for name in written]
+    else:
+        targets = [root / raw]
+    outs = "".join(f"- path: {Path(os.path.relpath(t, (root / pointer).parent)).as_posix()}\n" for t in targets)
     try:
-        (root / pointer).write_text(f"outs:\n- path: {relative}\n")
+        (root / pointer).write_text(f"outs:\n{outs}")
         run("commit", "--force", str(pointer), cwd=root)
+        _start_snapshots(root, root / raw)
     except (DvcError, OSError):
         (root / pointer).unlink(missing_ok=True)
-        shutil.rmtree(root / raw, ignore_errors=True)
+        _remove(targets)
         raise
     return periods
+
+
+def _start_snapshots(root: Path, raw: Path) -> None:
+    """Take the problem's database snapshots that no ``.dvc`` file records yet from the sample database."""
+    from flightdelay.io import database
+    from flightdelay.problem import PROBLEM
+
+    seed_snapshots(root, raw)
+    missing = {name: query for name, query in PROBLEM.database_snapshots.items() if not (raw / f"{name}.dvc").exists()}
+    if not missing:
+        return
+    if _connection_url(root, database.SAMPLE_CONNECTION) is None:
+        run("config", f"db.{database.SAMPLE_CONNECTION}.url", database.SAMPLE_URL, cwd=root)
+    try:
+        database.write_sample_database(root, PROBLEM.sample_database())
+    except database.DatabaseError as exc:
+        raise DvcError(f"cannot write the sample database: {exc}") from exc
+    for name, query in missing.items():
+        out = (raw / name).relative_to(root).as_posix()
+        run("import-db", "--sql", query, "--conn", database.SAMPLE_CONNECTION, "-o", out, cwd=root)
 
 
 def get_data(root: Path, pointer: Path, raw: Path | None = None) -> str:
@@ -151,12 +266,16 @@ def get_data(root: Path, pointer: Path, raw: Path | None = None) -> str:
             f"into {raw} and recorded it in {pointer}: commit {pointer}"
         )
     raw = tracked_path(root, pointer)
-    if raw.exists():
-        if in_sync(root, pointer):
-            return f"{raw.relative_to(root)} already matches {pointer}"
+    targets = [pointer, *snapshots(root, raw)]
+    missing = [t for t in targets if not any(path.exists() for path in _output_paths(root, t))]
+    named = ", ".join(map(str, targets))
+    if not missing:
+        stale = [str(t) for t in targets if not in_sync(root, t)]
+        if not stale:
+            return f"{raw.relative_to(root)} already matches {named}"
         raise DvcError(
-            f"{raw.relative_to(root)} differs from {pointer}: `dvc checkout {pointer}` restores the recorded data, "
-            f"`dvc commit {pointer}` records yours"
+            f"{raw.relative_to(root)} differs from {', '.join(stale)}: `dvc checkout {' '.join(stale)}` restores the "
+            f"recorded data, `dvc commit {' '.join(stale)}` records yours"
         )
     remote = default_remote(root)
     pulled: DvcError | None = None
@@ -165,24 +284,29 @@ def get_data(root: Path, pointer: Path, raw: Path | None = None) -> str:
             # Hash what is downloaded (config.local, untracked): a remote object that is not what its name
             # claims is refused, not checked out; the pipeline's own check covers what the cache already holds.
             run("remote", "modify", "--local", remote, "verify", "true", cwd=root)
-            run("pull", str(pointer), cwd=root)
+            run("pull", *map(str, missing), cwd=root)
             # The run-cache lets `dvc repro` restore stages the base branch already ran.
             run("fetch", "--run-cache", cwd=root)
         except DvcError as exc:
             # A fork's CI has the remote's address but not its credentials: the sample may still do.
             pulled = exc
         else:
-            return f"pulled {raw.relative_to(root)} from DVC remote {remote!r}"
-    if pulled and raw.exists():
-        shutil.rmtree(raw)  # a partial pull into a directory that did not exist before
+            return f"pulled {', '.join(map(str, missing))} from DVC remote {remote!r}"
+    if pulled:
+        _remove([path for t in missing for path in _output_paths(root, t)])  # a partial pull
     try:
-        months = seed(root, pointer)
+        if pointer in missing:
+            months = seed(root, pointer)
+            said = f"wrote the sample ({len(months)} months) into {raw.relative_to(root)}; it matches {named}"
+        else:
+            seed_snapshots(root, raw)
+            said = f"took the database snapshots {', '.join(map(str, missing))} from the sample database; they match"
     except DvcError as exc:
         if pulled:
-            raise DvcError(f"{pulled}\nand the sample does not match {pointer} either: {exc}") from exc
+            raise DvcError(f"{pulled}\nand the sample does not match {named} either: {exc}") from exc
         raise
     fallback = f" (dvc pull from {remote!r} failed, so the sample stands in)" if pulled else ""
-    return f"wrote the sample ({len(months)} months) into {raw.relative_to(root)}; it matches {pointer}{fallback}"
+    return f"{said}{fallback}"
 
 
 def add_month(root: Path, pointer: Path, period: int) -> list[Path]:
@@ -263,11 +387,19 @@ def cache_revision(root: Path, rev: str, pointer: Path) -> None:
     the sample is written and hashed, so both versions can be compared file by file.
     """
     with _revision_tree(root, rev) as tree:
-        recorded = str(tracked(tree / pointer).get("md5", ""))
-        _fetch(tree, pointer)
-        if not cache_object(root, recorded).is_file():
-            # No remote, none this job may read (a fork's PR), or the data was never pushed: the sample may do.
+        raw = tracked_path(tree, pointer)
+        taken = snapshots(tree, raw)
+        for target in [pointer, *taken]:
+            _fetch(tree, target)
+
+        def cached(target: Path) -> bool:
+            return all(cache_object(root, str(out.get("md5", ""))).is_file() for out in outputs(tree / target))
+
+        # No remote, none this job may read (a fork's PR), or the data was never pushed: the sample may do.
+        if not cached(pointer):
             seed(tree, pointer)
+        elif not all(cached(target) for target in taken):
+            seed_snapshots(tree, raw)
 
 
 class IntegrityError(DvcError):

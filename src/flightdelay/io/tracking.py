@@ -15,7 +15,7 @@ from typing import Any
 
 import mlflow
 
-from flightdelay.io.dvc import tracked
+from flightdelay.io.dvc import data_hash, snapshots, tracked_path
 
 EXPERIMENT = "flightdelay"
 MODEL_SHA_TAG = "model_sha256"
@@ -57,7 +57,10 @@ def lineage(root: Path, pointer: Path = Path("data.dvc")) -> dict[str, str]:
         )
         tags["git_dirty"] = str(bool(dirty.stdout.strip())).lower()
     if (root / pointer).is_file():
-        tags["data_dvc_md5"] = str(tracked(root / pointer).get("md5", ""))
+        tags["data_dvc_md5"] = data_hash(root, pointer)
+        taken = snapshots(root, tracked_path(root, pointer))
+        if taken:  # the database snapshots the raw data holds beside what data.dvc records
+            tags["db_snapshots_md5"] = ",".join(f"{t.name}={data_hash(root, t)}" for t in taken)
     return tags
 
 

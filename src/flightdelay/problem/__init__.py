@@ -108,6 +108,7 @@ class LateArrivals(Problem):
     classes = ("on_time", "delayed")
     outcome = "arr_delay"
     reference_files = ("planes.csv", "airports.csv", "airlines.csv")
+    database_snapshots = sample.DATABASE_SNAPSHOTS
     example = EXAMPLE
     ingest_options = Ingest
     label_options = Label
@@ -218,9 +219,12 @@ class LateArrivals(Problem):
     def write_sample(self, raw: Path, periods: Sequence[int]) -> None:
         sample.write_sample(raw, sample.months_of(periods))
 
+    def sample_database(self) -> dict[str, pd.DataFrame]:
+        return sample.reference_tables()
+
     def sample_layout(self, nfiles: int) -> list[int] | None:
-        # The reference tables, then a flights and a weather file per month from January on.
-        months, rest = divmod(nfiles - len(sample.REFERENCE_TABLES), 2)
+        # A flights and a weather file per month from January on (the reference tables are database snapshots).
+        months, rest = divmod(nfiles, 2)
         if months < 1 or rest or months > 12:
             return None
         return self.sample_periods()[:months]

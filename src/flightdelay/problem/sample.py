@@ -13,11 +13,23 @@ import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from types import MappingProxyType
+
+import pandas as pd
 
 from flightdelay.interface import SampleError
 
 SAMPLE_YEAR = 2013
-REFERENCE_TABLES = ("airlines.csv", "airports.csv", "planes.csv")
+# The reference tables come from a SQL database (the sample's: an SQLite file the project writes from the
+# package's CSVs), snapshotted into the raw data by `dvc import-db` with these queries; the key order makes a
+# snapshot's bytes the same whatever order the database returns rows in.
+DATABASE_SNAPSHOTS = MappingProxyType(
+    {
+        "airlines.csv": "SELECT * FROM airlines ORDER BY carrier",
+        "airports.csv": "SELECT * FROM airports ORDER BY faa",
+        "planes.csv": "SELECT * FROM planes ORDER BY tailnum",
+    }
+)
 _MONTH_FIELD = {"flights": 1, "weather": 2}  # zero-based position of the month column
 
 
@@ -74,19 +86,30 @@ def write_months(raw: Path, months: Iterable[int], source: Path | None = None) -
     return written
 
 
-def write_sample(raw: Path, months: Iterable[int], source: Path | None = None) -> None:
-    """Create ``raw`` with the reference tables and ``months``; it appears whole or not at all."""
-    if raw.exists():
-        raise SampleError(f"{raw} already exists; remove it first or use add-month")
+def reference_tables(source: Path | None = None) -> dict[str, pd.DataFrame]:
+    """The package's reference tables, as the sample's database holds them (table name -> rows)."""
     source = source or package_data_dir()
-    raw.parent.mkdir(parents=True, exist_ok=True)
+    return {Path(name).stem: pd.read_csv(source / name) for name in DATABASE_SNAPSHOTS}
+
+
+def write_sample(raw: Path, months: Iterable[int], source: Path | None = None) -> None:
+    """Write the flights and weather of ``months`` into ``raw`` (which may hold the database snapshots already);
+    both directories appear whole or not at all, and existing ones are refused."""
+    existing = [str(raw / kind) for kind in _MONTH_FIELD if (raw / kind).exists()]
+    if existing:
+        raise SampleError(f"{', '.join(existing)} already exists; remove it first or use add-month")
+    source = source or package_data_dir()
+    raw.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{raw.name}.", dir=raw.parent))
     try:
-        for table in REFERENCE_TABLES:
-            shutil.copyfile(source / table, staging / table)
         write_months(staging, months, source)
-        staging.chmod(0o755)  # mkdtemp makes it private; the data is not
-        staging.rename(raw)
+        for kind in _MONTH_FIELD:
+            (staging / kind).rename(raw / kind)
+    except BaseException:
+        for kind in _MONTH_FIELD:  # the first rename went through, the second did not
+            if (raw / kind).exists() and not (staging / kind).exists():
+                shutil.rmtree(raw / kind)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
