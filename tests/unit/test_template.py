@@ -158,7 +158,9 @@ def test_the_skeleton_replaces_the_sample_problem_its_tests_params_and_records(r
     assert after["params.yaml"] == skeleton["params.yaml"] != before["params.yaml"]
     # What the sample recorded goes; the pipeline's first run writes the skeleton's sample and records it.
     assert not any(p in after for p in ("data.dvc", "dvc.lock", "reports/metrics.json"))
+    assert not [p for p in after if p.startswith("data/raw/")]  # the database snapshots' .dvc files too
     assert not (repo / "reports").exists()
+    assert not (repo / "data/raw").exists()
     assert Answers.from_json(after[template.ANSWERS_FILE]).skeleton
 
 
