@@ -55,7 +55,7 @@ def test_a_planted_model_is_never_loaded(reduced: Project, tmp_path: Path) -> No
 
     # A fresh clone pulls (verifying what it downloads) and reproduces, as the release job does.
     fresh = clone(author.path, tmp_path / "fresh", environment(tmp_path))
-    assert "pulled data/raw from DVC remote 'storage'" in fresh.cli("get-data").stdout
+    assert "pulled data.dvc, data/raw/airlines.csv.dvc" in fresh.cli("get-data").stdout
     assert "verify = true" in (fresh.path / ".dvc" / "config.local").read_text()
     repro = fresh.dvc("repro", check=False)
     output = repro.stdout + repro.stderr

@@ -42,12 +42,13 @@ def test_a_training_param_reruns_only_train_and_evaluate(scenario: Project) -> N
 
 
 def test_adding_a_month_moves_the_test_month(scenario: Project) -> None:
-    before = yaml.safe_load((scenario.path / "data.dvc").read_text())["outs"][0]
+    before = yaml.safe_load((scenario.path / "data.dvc").read_text())["outs"]
     added = scenario.cli("add-month", "4")
     assert "data/raw/flights/2013-04.csv" in added.stdout
-    after = yaml.safe_load((scenario.path / "data.dvc").read_text())["outs"][0]
-    assert after["nfiles"] == before["nfiles"] + 2
-    assert after["md5"] != before["md5"]
+    after = yaml.safe_load((scenario.path / "data.dvc").read_text())["outs"]
+    assert [o["path"] for o in after] == [o["path"] for o in before] == ["data/raw/flights", "data/raw/weather"]
+    assert [o["nfiles"] for o in after] == [o["nfiles"] + 1 for o in before]  # a flights and a weather file
+    assert all(a["md5"] != b["md5"] for a, b in zip(after, before, strict=True))
     scenario.dvc("repro")
     test = pd.read_parquet(scenario.path / "data/processed/test.parquet")
     assert test["month"].unique().tolist() == [4]
@@ -88,11 +89,13 @@ def test_seed_refuses_data_that_does_not_match(scenario: Project) -> None:
     pointer.write_text(
         pointer.read_text().replace(yaml.safe_load(pointer.read_text())["outs"][0]["md5"], "0" * 32 + ".dir")
     )
-    scenario.run("rm", "-rf", "data/raw")
+    scenario.run("rm", "-rf", "data/raw/flights", "data/raw/weather")
     done = scenario.cli("get-data", check=False)
     assert done.returncode == 1
     assert "but data.dvc records 00000000000000000000000000000000.dir" in done.stderr
-    assert not (scenario.path / "data/raw").exists()
+    assert not (scenario.path / "data/raw/flights").exists()
+    assert not (scenario.path / "data/raw/weather").exists()
+    assert scenario.git("status", "--porcelain") == " M data.dvc\n"  # only the test's own edit
 
 
 def test_fresh_clone_reproduces_the_committed_lock(tmp_path: Path) -> None:

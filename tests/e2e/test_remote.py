@@ -60,8 +60,11 @@ def test_push_then_get_data_pulls_from_s3(reduced: Project, s3_endpoint: str, tm
 
     consumer = clone(producer.path, tmp_path / "consumer", env)
     got = consumer.cli("get-data")
-    assert "pulled data/raw from DVC remote 'storage'" in got.stdout
-    assert consumer.dvc("status", "--quiet", "data.dvc", check=False).returncode == 0
+    snapshots = "data/raw/airlines.csv.dvc, data/raw/airports.csv.dvc, data/raw/planes.csv.dvc"
+    assert f"pulled data.dvc, {snapshots} from DVC remote 'storage'" in got.stdout
+    for pointer in ["data.dvc", *snapshots.split(", ")]:
+        assert consumer.dvc("status", "--quiet", pointer, check=False).returncode == 0
+    assert not (consumer.path / "data/sample.sqlite").exists()  # the snapshots came from the remote
     assert (consumer.path / "data/raw/flights/2013-03.csv").read_bytes() == (
         producer.path / "data/raw/flights/2013-03.csv"
     ).read_bytes()

@@ -30,7 +30,7 @@ STAGES = ("ingest", "validate", "featurize", "train", "evaluate")
 # model: the release runs `pytest tests/model` before it registers), its params, its data's record and what
 # `dvc repro` writes.
 ADOPTED = re.compile(
-    r"^(src/flightdelay/problem/|tests/(problem|model|data)/|reports/|data/raw/|params\.yaml$|data\.dvc$|dvc\.lock$)"
+    r"^(src/flightdelay/problem/|tests/(problem|model|data)/|reports/|data/|params\.yaml$|data\.dvc$|dvc\.lock$)"
 )
 HELD_BACK_MONTH = "2015-11"  # recorded: 2012-01 to 2015-06
 

@@ -122,7 +122,7 @@ def test_release_promote_release_promote_rollback_with_main_moving_between_runs(
         # 1. A merge to main: reproduce, gate, model tests, register, build, smoke, pin staging, push.
         run = ok(act.run("push", "release.yml", push_event(project), variables=variables))
         assert run.step("Containerize and push the Bento") == "not run"  # no Docker engine here
-        assert "pulled data/raw from DVC remote 'storage'" in run.output
+        assert "pulled data.dvc, data/raw/airlines.csv.dvc, data/raw/airports.csv.dvc" in run.output
         assert "Stage 'train' is cached - skipping run" in run.output  # restored from the run-cache
         assert "answered 25 golden requests as recorded" in run.output
         subjects = origin_log(origin)

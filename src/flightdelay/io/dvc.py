@@ -192,7 +192,7 @@ def _connection(root: Path, pointer: Path) -> str:
 def _connection_url(root: Path, name: str) -> str | None:
     """The URL DVC's merged config (config.local over config) gives the connection ``name``, if any."""
     done = _dvc("config", f"db.{name}.url", cwd=root)
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
 
 
 def start_data(root: Path, pointer: Path, raw: Path) -> list[int]:
@@ -300,7 +300,7 @@ def get_data(root: Path, pointer: Path, raw: Path | None = None) -> str:
             said = f"wrote the sample ({len(months)} months) into {raw.relative_to(root)}; it matches {named}"
         else:
             seed_snapshots(root, raw)
-            said = f"took the database snapshots {', '.join(map(str, missing))} from the sample database; they match"
+            said = f"took the database snapshots {', '.join(map(str, missing))} from their connection; they match"
     except DvcError as exc:
         if pulled:
             raise DvcError(f"{pulled}\nand the sample does not match {named} either: {exc}") from exc
