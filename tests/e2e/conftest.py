@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +63,29 @@ def environment(tmp: Path) -> dict[str, str]:
         GIT_COMMITTER_EMAIL="e2e@example.com",
     )
     return env
+
+
+def wait_ready(
+    server: subprocess.Popen[Any],
+    ready: Callable[[], object],
+    log: Path,
+    timeout: float = 60,
+    errors: tuple[type[Exception], ...] = (OSError,),
+) -> None:
+    """Wait until ``ready()`` stops raising ``errors``; the error shows the server's log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ready()
+            return
+        except errors:  # refused, or up but not answering yet
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"{server.args[0]} did not start:\n{log.read_text()}") from None
+            time.sleep(0.2)
+
+
+def listening(port: int) -> Callable[[], None]:
+    return lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 def clone(source: Path, target: Path, env: dict[str, str]) -> Project:

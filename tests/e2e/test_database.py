@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import yaml
 
 from flightdelay import pr_report
 from flightdelay.io.bento import free_port
-from tests.e2e.conftest import clone_template, environment
+from tests.e2e.conftest import clone_template, environment, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -70,15 +69,7 @@ def postgres() -> Iterator[Postgres]:
     )
     found = Postgres(port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                found.execute("select 1")
-                break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"postgres did not start:\n{(home / 'server.log').read_text()}") from None
-                time.sleep(0.3)
+        wait_ready(server, lambda: found.execute("select 1"), home / "server.log", errors=(psycopg.OperationalError,))
         yield found
     finally:
         server.terminate()

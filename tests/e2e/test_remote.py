@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from flightdelay.io.bento import free_port
-from tests.e2e.conftest import Project, clone, environment
+from tests.e2e.conftest import Project, clone, environment, listening, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +26,7 @@ def s3_endpoint(tmp_path: Path) -> Iterator[str]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"moto server did not start: {(tmp_path / 'moto.log').read_text()}") from None
-                time.sleep(0.2)
+        wait_ready(server, listening(port), tmp_path / "moto.log", timeout=30)
         yield endpoint
     finally:
         server.terminate()

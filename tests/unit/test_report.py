@@ -78,6 +78,15 @@ def test_params_and_data_sections() -> None:
     assert "`data.dvc` is unchanged." in make()
 
 
+def test_a_refreshed_database_snapshot_is_named_by_its_dvc_file() -> None:
+    files = [report.FileChange("airlines.csv", "modified", 16, 17)]
+    data = report.DataChange("a.dir,b.dir,c", "a.dir,b.dir,d", files, 23, 23, ("data/raw/airlines.csv.dvc",))
+    text = make(data=data)
+    assert "`data/raw/airlines.csv.dvc` changed: 23 → 23 files" in text
+    assert "| airlines.csv | modified | 16 | 17 |" in text
+    assert "`data.dvc` changed" not in text
+
+
 def test_failed_pipeline_names_the_stage() -> None:
     run = report.PipelineRun(
         [report.StageRun("ingest", "ran"), report.StageRun("validate", "failed"), report.StageRun("train", "not run")],
