@@ -63,7 +63,13 @@ def sample_period(text: str) -> int:
 
 @app.command("sample-db")
 def sample_db(
-    url: Annotated[str, typer.Option(help="SQLAlchemy URL of the database to load, e.g. postgresql://user@host/db")],
+    url: Annotated[
+        str,
+        typer.Option(
+            envvar="FLIGHTDELAY_SAMPLE_DB_URL",
+            help="SQLAlchemy URL of the database to load, e.g. postgresql+psycopg://user:password@host/db",
+        ),
+    ],
     replace: Annotated[bool, typer.Option(help="overwrite tables of the same names")] = False,
 ) -> None:
     """Load the sample's database tables (what the raw data's snapshots query) into the database at --url.

@@ -95,6 +95,8 @@ def _recorded(root: Path, rev: str | None, pointers: list[Path]) -> dict[str, di
     """Each output the ``.dvc`` files record at ``rev`` (None: the workspace), by its path under the raw data."""
     found: dict[str, dict[str, Any]] = {}
     for pointer in pointers:
+        if rev is None and not (root / pointer).is_file():
+            continue  # removed by the PR
         for out in ((_yaml_at(root, rev, pointer) or {}).get("outs")) or []:
             found[(pointer.parent / str(out["path"])).as_posix()] = out
     return found
@@ -104,7 +106,10 @@ def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
     """Files added, modified and removed in the raw data: the directories ``pointer`` tracks and the database
     snapshots beside them, with rows per file."""
     raw = dvc.tracked_path(root, pointer)
-    pointers = [pointer, *dvc.snapshots(root, raw)]
+    # The snapshots' .dvc files of both sides: one the PR removed is compared too.
+    listed = git.git(root, "ls-tree", "--name-only", base, "--", f"{raw.relative_to(root).as_posix()}/")
+    at_base = {Path(name) for name in listed.split() if name.endswith(".dvc")}
+    pointers = [pointer, *sorted(set(dvc.snapshots(root, raw)) | at_base - {pointer})]
     before = _recorded(root, base, pointers)
     after = _recorded(root, None, pointers)
     md5s = [{path: out.get("md5") for path, out in side.items()} for side in (before, after)]

@@ -23,7 +23,7 @@ import yaml
 
 from flightdelay import pr_report
 from flightdelay.io.bento import free_port
-from tests.e2e.conftest import clone_template, environment, wait_ready
+from tests.e2e.conftest import Project, clone_template, environment, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ class Postgres:
 
     def url(self, user: str = "", password: str = "") -> str:
         credentials = f"{user}:{password}@" if user else ""
-        return f"postgresql://{credentials}127.0.0.1:{self.port}/postgres"
+        return f"postgresql+psycopg://{credentials}127.0.0.1:{self.port}/postgres"
 
     def execute(self, sql: str, user: str = "owner", password: str = "owner-secret") -> None:
         with psycopg.connect(host="127.0.0.1", port=self.port, dbname="postgres", user=user, password=password) as c:
@@ -85,8 +85,9 @@ def test_the_snapshots_come_from_postgresql_byte_for_byte_and_a_refresh_shows_in
     committed = {p: (project.path / p).read_bytes() for p in SNAPSHOTS}
 
     # Given the sample's tables in PostgreSQL and a read-only account for the pipeline
-    loaded = project.cli("sample-db", "--url", postgres.url("owner", "owner-secret"))
-    assert "loaded airlines, airports, planes into postgresql://owner:***@127.0.0.1" in loaded.stdout
+    owner = Project(project.path, project.env | {"FLIGHTDELAY_SAMPLE_DB_URL": postgres.url("owner", "owner-secret")})
+    loaded = owner.cli("sample-db")  # the URL from the environment: no password on a command line
+    assert "loaded airlines, airports, planes into postgresql+psycopg://owner:***@127.0.0.1" in loaded.stdout
     postgres.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-secret'")
     postgres.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -132,6 +133,7 @@ def test_a_wrong_password_is_named_and_leaves_nothing_behind(postgres: Postgres,
 
     assert failed.returncode == 1
     assert "password authentication failed" in failed.stderr
+    assert "not-the-password" not in failed.stdout + failed.stderr
     assert {p: (project.path / p).read_bytes() for p in SNAPSHOTS} == before
     assert not any((project.path / p.with_suffix("")).exists() for p in SNAPSHOTS)
     assert project.git("status", "--porcelain") == ""
@@ -147,7 +149,7 @@ def test_loading_the_sample_refuses_existing_tables_and_names_a_bad_url(postgres
     assert again.returncode == 1
     assert "already has airlines, airports, planes; pass --replace" in again.stderr
     assert "owner-secret" not in again.stderr
-    with psycopg.connect(url) as connection:
+    with psycopg.connect(url.replace("+psycopg", "")) as connection:
         assert connection.execute("SELECT count(*) FROM airlines").fetchone() == (17,)  # nothing was replaced
 
     bad = project.cli("sample-db", "--url", "nosuchdb://x/y", check=False)

@@ -86,7 +86,7 @@ def test_params_pr(repo: Project) -> None:
     delta = pr_metrics["test"]["roc_auc"] - base_metrics["test"]["roc_auc"]
     assert float(change) == pytest.approx(delta, abs=2e-4)
     assert judged == ("🟢 better" if delta > 0 else "🔴 worse")
-    assert "`data.dvc` is unchanged." in text
+    assert "The raw data is unchanged" in text
     assert (repo.path / "build/pr-report/plots/roc.png").stat().st_size > 1000
 
 

@@ -154,7 +154,7 @@ def test_a_params_pr_gets_its_report_and_verdict(adopted: tuple[Project, str, st
     assert float(before) == pytest.approx(base_metrics["test"]["roc_auc"], abs=1e-4)
     assert float(after) == pytest.approx(pr_metrics["test"]["roc_auc"], abs=1e-4)
     assert "| season spring |" in report  # the problem's own slices
-    assert "`data.dvc` is unchanged." in report
+    assert "The raw data is unchanged" in report
     pipeline = json.loads((pr.path / "build/pr-report/pipeline.json").read_text())
     assert pipeline["stages"] == dict.fromkeys(STAGES[:3], "skipped") | dict.fromkeys(STAGES[3:], "ran")
 

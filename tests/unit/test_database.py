@@ -32,6 +32,14 @@ def test_the_sample_database_holds_the_reference_tables_and_is_written_once(tmp_
     assert not list(written.parent.glob(".*.tmp"))
 
 
+def test_an_empty_file_in_the_sample_databases_place_is_rewritten(tmp_path: Path) -> None:
+    # SQLite creates an empty file when the URL is opened first (a `dvc update` before the sample was written).
+    (tmp_path / database.SAMPLE_DATABASE).parent.mkdir(parents=True)
+    (tmp_path / database.SAMPLE_DATABASE).write_bytes(b"")
+    written = database.write_sample_database(tmp_path, sample.reference_tables())
+    assert rows(written, "airlines") == 16
+
+
 def test_existing_tables_are_refused_all_at_once_unless_replaced(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     database.load_tables(url, {"a": pd.DataFrame({"x": [1, 2]})})
@@ -51,11 +59,13 @@ def test_existing_tables_are_refused_all_at_once_unless_replaced(tmp_path: Path)
     [
         ("nosuchdialect://host/db", "not a database URL this environment can open"),
         ("sqlite:////no/such/directory/db.sqlite", "OperationalError"),
+        ("postgresql+psycopg://reader:s3cret@127.0.0.1:notaport/db", "not a database URL"),
     ],
 )
 def test_a_database_that_cannot_be_opened_is_named(url: str, message: str) -> None:
-    with pytest.raises(database.DatabaseError, match=message):
+    with pytest.raises(database.DatabaseError, match=message) as raised:
         database.load_tables(url, {"a": pd.DataFrame({"x": [1]})})
+    assert "s3cret" not in str(raised.value)
 
 
 def test_messages_never_show_a_password() -> None:

@@ -75,7 +75,7 @@ def test_params_and_data_sections() -> None:
     assert "`data.dvc` changed: 23 → 25 files" in text
     assert "| flights/2013-11.csv | added | — | 27,268 |" in text
     assert "No params changed." in make()
-    assert "`data.dvc` is unchanged." in make()
+    assert "The raw data is unchanged" in make()
 
 
 def test_a_refreshed_database_snapshot_is_named_by_its_dvc_file() -> None:

@@ -342,7 +342,7 @@ def _data(report: ReportInput) -> list[str]:
     lines = ["### Data", ""]
     data = report.data
     if data is None:
-        return [*lines, "`data.dvc` is unchanged.", ""]
+        return [*lines, "The raw data is unchanged (`data.dvc` and any database snapshot's `.dvc` file).", ""]
     lines.append(
         f"{', '.join(f'`{p}`' for p in data.pointers)} changed: {_fmt(data.nfiles_before)} → "
         f"{_fmt(data.nfiles_after)} files "

@@ -35,14 +35,17 @@ def shown(url: str) -> str:
 def load_tables(url: str, tables: Mapping[str, pd.DataFrame], *, replace: bool = False) -> list[str]:
     """Create ``tables`` in the database at ``url`` in one transaction; refuse existing ones unless ``replace``.
 
-    Nothing is written when any table exists (without ``replace``) or any write fails. Returns the names.
+    Nothing is written when any table exists (without ``replace``). A write that fails rolls back where the
+    database has transactional DDL (PostgreSQL); SQLite's driver commits a replaced table's DROP on its own,
+    which is why the sample's SQLite file is written to a copy and moved into place. Returns the names.
     """
+    import pandas.errors
     import sqlalchemy as sa
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
     try:
         engine = sa.create_engine(url)
-    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ValueError) as exc:
         raise DatabaseError(f"{shown(url)}: not a database URL this environment can open ({exc})") from exc
     try:
         with engine.begin() as connection:
@@ -51,7 +54,7 @@ def load_tables(url: str, tables: Mapping[str, pd.DataFrame], *, replace: bool =
                 raise DatabaseError(f"{shown(url)} already has {', '.join(existing)}; pass --replace to overwrite them")
             for name, frame in tables.items():
                 frame.to_sql(name, connection, index=False, if_exists="replace")
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, pandas.errors.DatabaseError, ValueError) as exc:
         raise DatabaseError(f"{shown(url)}: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}") from exc
     finally:
         engine.dispose()
@@ -59,16 +62,31 @@ def load_tables(url: str, tables: Mapping[str, pd.DataFrame], *, replace: bool =
 
 
 def write_sample_database(root: Path, tables: Mapping[str, pd.DataFrame]) -> Path:
-    """The sample's SQLite database at :data:`SAMPLE_DATABASE`, written whole or not at all (if missing)."""
+    """The sample's SQLite database at :data:`SAMPLE_DATABASE`, written whole or not at all when it lacks a table.
+
+    A file without the tables is rewritten: SQLite creates an empty one when anything opens the URL first
+    (a `dvc update` before the sample was written).
+    """
     target = root / SAMPLE_DATABASE
-    if target.exists():
+    if target.is_file() and set(tables) <= _tables(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.tmp")
     staging.unlink(missing_ok=True)
     try:
-        load_tables(f"sqlite:///{staging}", tables)
+        load_tables(f"sqlite:///{staging}", tables)  # a fresh file: nothing to replace
         staging.replace(target)
     finally:
         staging.unlink(missing_ok=True)
     return target
+
+
+def _tables(path: Path) -> set[str]:
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError:  # not a database at all: rewrite it
+        return set()

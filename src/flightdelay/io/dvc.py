@@ -52,9 +52,19 @@ def outputs(pointer: Path) -> list[dict[str, object]]:
 
 
 def tracked_path(root: Path, pointer: Path) -> Path:
-    """The raw directory ``pointer`` records: its one output, or the directory holding its outputs."""
+    """The raw directory ``pointer`` records: its one output, or the directory holding its outputs (and, for a
+    problem with database snapshots, holding those beside them)."""
+    from flightdelay.problem import PROBLEM
+
     paths = [os.path.normpath((root / pointer).parent / str(out["path"])) for out in outputs(root / pointer)]
-    return Path(paths[0] if len(paths) == 1 else os.path.commonpath(paths))
+    raw = Path(paths[0] if len(paths) == 1 else os.path.commonpath(paths))
+
+    def holds_snapshots(directory: Path) -> bool:
+        return any((directory / f"{name}.dvc").is_file() for name in PROBLEM.database_snapshots)
+
+    if len(paths) == 1 and not holds_snapshots(raw) and holds_snapshots(raw.parent):
+        return raw.parent  # one directory of files, the snapshots beside it
+    return raw
 
 
 def data_hash(root: Path, pointer: Path) -> str:
@@ -267,7 +277,14 @@ def get_data(root: Path, pointer: Path, raw: Path | None = None) -> str:
         )
     raw = tracked_path(root, pointer)
     targets = [pointer, *snapshots(root, raw)]
-    missing = [t for t in targets if not any(path.exists() for path in _output_paths(root, t))]
+    present = {t: [path.exists() for path in _output_paths(root, t)] for t in targets}
+    partial = [str(t) for t, found in present.items() if any(found) and not all(found)]
+    if partial:
+        raise DvcError(
+            f"part of what {', '.join(partial)} records is missing from the workspace: `dvc checkout "
+            f"{' '.join(partial)}` restores it from the cache, `dvc pull {' '.join(partial)}` from the remote"
+        )
+    missing = [t for t, found in present.items() if not any(found)]
     named = ", ".join(map(str, targets))
     if not missing:
         stale = [str(t) for t in targets if not in_sync(root, t)]
