@@ -60,3 +60,9 @@ def test_sample_appears_whole(tmp_path: Path) -> None:
     with pytest.raises(sample.SampleError, match="already exists"):
         sample.write_sample(raw, [2])
     assert sample.months_present(raw) == [1]
+
+
+def test_the_sample_database_holds_the_packages_reference_tables() -> None:
+    tables = sample.reference_tables()
+    assert {name: len(rows) for name, rows in tables.items()} == {"airlines": 16, "airports": 1458, "planes": 3322}
+    assert {f"{name}.csv" for name in tables} == set(sample.DATABASE_SNAPSHOTS)
