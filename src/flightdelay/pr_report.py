@@ -110,8 +110,9 @@ def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
     listed = git.git(root, "ls-tree", "--name-only", base, "--", f"{raw.relative_to(root).as_posix()}/")
     at_base = {Path(name) for name in listed.split() if name.endswith(".dvc")}
     pointers = [pointer, *sorted(set(dvc.snapshots(root, raw)) | at_base - {pointer})]
-    before = _recorded(root, base, pointers)
-    after = _recorded(root, None, pointers)
+    sides = {p: (_recorded(root, base, [p]), _recorded(root, None, [p])) for p in pointers}  # each read once
+    before = {path: out for side, _ in sides.values() for path, out in side.items()}
+    after = {path: out for _, side in sides.values() for path, out in side.items()}
     md5s = [{path: out.get("md5") for path, out in side.items()} for side in (before, after)]
     if md5s[0] == md5s[1]:
         return None
@@ -133,7 +134,7 @@ def data_diff(root: Path, base: str, pointer: Path) -> report.DataChange | None:
                 dvc.count_rows(root, m) if m and path.endswith(".csv") else None for m in (old.get(path), new.get(path))
             ]
             files.append(report.FileChange(path, change, rows[0], rows[1]))
-    changed = sorted({p.as_posix() for p in pointers if _recorded(root, base, [p]) != _recorded(root, None, [p])})
+    changed = sorted(p.as_posix() for p, (was, now) in sides.items() if was != now)
     return report.DataChange(
         ",".join(str(m) for m in md5s[0].values()),
         ",".join(str(m) for m in md5s[1].values()),

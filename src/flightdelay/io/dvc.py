@@ -125,7 +125,7 @@ def seed(root: Path, pointer: Path) -> list[int]:
         raise DvcError(
             f"{pointer} records {nfiles} files, which is not a sample layout; configure a remote and dvc pull"
         )
-    original = (root / pointer).read_bytes()
+    original, expected = (root / pointer).read_bytes(), data_hash(root, pointer)
     written = _output_paths(root, pointer)
     try:
         PROBLEM.write_sample(raw, periods)
@@ -139,10 +139,10 @@ def seed(root: Path, pointer: Path) -> list[int]:
         raise
     finally:
         (root / pointer).write_bytes(original)
-    if produced != data_hash(root, pointer):
+    if produced != expected:
         _remove(written)
         raise DvcError(
-            f"the sample hashes to {produced}, but {pointer} records {data_hash(root, pointer)}; "
+            f"the sample hashes to {produced}, but {pointer} records {expected}; "
             "the data is your own or the package changed: configure a DVC remote and run dvc pull"
         )
     seed_snapshots(root, raw)
