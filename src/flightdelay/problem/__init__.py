@@ -78,6 +78,7 @@ EXAMPLE = {
     "carrier_departures_of_day": 210.0,
 }
 _TEXT_COLUMNS = ("carrier", "tailnum", "origin", "dest")
+_NUMBER_COLUMNS = tuple(column for column in schemas.REQUEST_COLUMNS if column not in _TEXT_COLUMNS)
 _INT_COLUMNS = ("year", "month", "day", "sched_dep_time", "sched_arr_time", "flight")
 
 
@@ -207,9 +208,9 @@ class LateArrivals(Problem):
         rows = {
             column: features.text(np.array([r.get(column) for r in requests], dtype=object)) for column in _TEXT_COLUMNS
         }
-        for column in schemas.REQUEST_COLUMNS:
-            if column not in _TEXT_COLUMNS:
-                rows[column] = np.array([r.get(column) for r in requests], dtype=float)
+        # The numbers in one array, a column per row of its transpose: one conversion, not one per column.
+        numbers = np.array([[r.get(column) for column in _NUMBER_COLUMNS] for r in requests], dtype=float)
+        rows |= zip(_NUMBER_COLUMNS, numbers.reshape(len(requests), len(_NUMBER_COLUMNS)).T, strict=True)
         rows |= join.reference_columns(rows["tailnum"], rows["dest"], references.aircraft, references.destinations)
         return features.feature_columns(rows)
 
