@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
 import bentoml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 # One OpenMP thread for the model unless told otherwise. Batches are small, and OpenMP's spinning threads
 # fight the API process and each other for the cores. libgomp reads this once, when scikit-learn loads it.
@@ -37,10 +37,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from flightdelay.ab import ABSettings, Challenger, assigned_to_b
 from flightdelay.problem import PROBLEM
 from flightdelay.serving import (
+    Gathered,
     PredictionLog,
     Predictor,
     as_error_body,
     error_body,
+    invalid_body,
     is_client_error,
     log_line,
     score_each,
@@ -58,6 +60,13 @@ INLINE_MAX_ROWS = 100
 # line and the serving process relays it. Every prediction is in the prediction log with its request id,
 # every request in /metrics, and every error in the server log.
 ACCESS_LOG = os.environ.get("FLIGHTDELAY_ACCESS_LOG", "0") == "1"
+# The API routes' JSON requests skip BentoML's request path (``DirectJSON``) unless FLIGHTDELAY_DIRECT_JSON=0.
+DIRECT_JSON = os.environ.get("FLIGHTDELAY_DIRECT_JSON", "1") != "0"
+# BentoML's OpenTelemetry middleware made a span, with attributes and metrics of its own, for every
+# request even with no exporter configured: about 0.4 ms of a worker's time (README, benchmark), more than
+# a flight's features and trees. The prediction routes skip it unless FLIGHTDELAY_TRACE_PREDICTIONS=1;
+# their count and duration are in /metrics either way.
+TRACED = os.environ.get("FLIGHTDELAY_TRACE_PREDICTIONS", "0") == "1"
 MAX_BODY_BYTES = 4 * 2**20  # a full batch of 1,000 flights is about 0.7 MiB
 Flight = PROBLEM.request_model(examples=PROBLEM.example)
 
@@ -177,6 +186,100 @@ class ClientErrors:
         await self.app(scope, receive, rewrite)
 
 
+class _CallerGoneError(Exception):
+    """The caller went away before its request body arrived."""
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _CallerGoneError
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+# What BentoML answers for a 5xx, with the cause in the server log only (its `api_endpoint_wrapper`).
+UNEXPECTED = "An unexpected error has occurred, please check the server log."
+
+
+class DirectJSON:
+    """ASGI middleware: a JSON POST to an API route runs the API method without BentoML's per-request machinery.
+
+    BentoML's own path for a request (a Starlette ``Request``, the service context, its endpoint wrapper
+    and IO descriptors, and the OpenTelemetry middleware) cost more than the flight's features and trees:
+    a BentoML service answering a constant reached a third of the floor baseline's throughput (the README's
+    benchmark section has the figures). This runs the same method on the same input model that BentoML
+    derives from its signature (``input_spec``, which is also the OpenAPI schema), encodes the answer as
+    BentoML's JSON serde does, and answers errors as BentoML's endpoint does (``ClientErrors`` then puts
+    them in the one shape and logs them). What is valid, what is answered and every middleware outside this
+    one (metrics, the timeout and the concurrency limit, the body limit) stay BentoML's and ours.
+
+    Anything else passes through to BentoML: another method or path, a multipart or form body, and an
+    API method this path does not cover (a batchable, streaming, task or context-taking one, or a sync one).
+    ``FLIGHTDELAY_DIRECT_JSON=0`` turns it off, and every request takes BentoML's path.
+    """
+
+    # BentoML reads these media types with serdes of their own; every other one (or none) as JSON.
+    OTHER_SERDES = frozenset({b"multipart/form-data", b"application/x-www-form-urlencoded"})
+    OTHER_SERDES |= {b"application/vnd.bentoml+pickle"}
+
+    def __init__(self, app: Any, service: Any) -> None:
+        self.app = app
+        self.apis = {api.route: api for api in service.apis.values() if self.covers(api)}
+        # Each answer as JSON of its declared type: BentoML's serde writes the same JSON (spaced out, for a list).
+        self.answers = {route: TypeAdapter(get_type_hints(api.func)["return"]) for route, api in self.apis.items()}
+        self.headers = [(b"server", f"BentoML Service/{service.name}".encode())]
+
+    @staticmethod
+    def covers(api: Any) -> bool:
+        plain = not (api.batchable or api.is_stream or api.is_task or api.ctx_param)
+        return plain and asyncio.iscoroutinefunction(api.func)
+
+    def _direct(self, scope: dict[str, Any]) -> Any:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        api = self.apis.get(scope["path"])
+        if api is None:
+            return None
+        media_type = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+        return None if media_type.split(b";")[0].strip().lower() in self.OTHER_SERDES else api
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        api = self._direct(scope)
+        if api is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            status, body = 200, await self.answer(api, await _body(receive))
+        except _CallerGoneError:
+            return
+        except ValidationError as exc:
+            status, body = 400, _json(invalid_body(400, exc.errors(include_context=False, include_input=False)))
+        except Exception as exc:
+            code = getattr(exc, "error_code", HTTPStatus.INTERNAL_SERVER_ERROR)
+            status = int(code) if isinstance(exc, bentoml.exceptions.BentoMLException) else 500
+            if status >= 500:
+                logger.error("Exception on %s [%s]", scope["path"], scope["method"], exc_info=True)
+            body = _json(error_body(status, str(exc) if status < 500 else UNEXPECTED))
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *self.headers,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def answer(self, api: Any, body: bytes) -> bytes:
+        """What BentoML's endpoint answers, for a body its JSON serde reads (``JSONSerde`` in 1.4.40)."""
+        request = api.input_spec.model_validate_json(body or b"{}")
+        arguments = {name: getattr(request, name) for name in api.input_spec.model_fields}  # the class's: cheap
+        output = await api.func(bentoml.get_current_service(), **arguments)
+        return self.answers[api.route].dump_json(output)
+
+
 class BodyTooLarge(bentoml.exceptions.BentoMLException):
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
@@ -219,6 +322,7 @@ class BodyLimit:
     workers=WORKERS,
     resources={"cpu": str(WORKERS)},
     logging={"access": {"enabled": ACCESS_LOG}},
+    tracing={} if TRACED else {"excluded_urls": ["/predict$", "/predict_batch$"]},
 )
 class FlightDelay:
     bundle = bentoml.models.BentoModel(_model_tag())
@@ -226,6 +330,7 @@ class FlightDelay:
     def __init__(self) -> None:
         bundle = Path(self.bundle.path)
         self.predictor = Predictor.load(bundle)
+        self.gathered = Gathered(self.predictor.predict, INLINE_MAX_ROWS - 1, on_unseen=UNKNOWN.inc)
         self.codes = self.predictor.codes
         self.threshold = self.predictor.threshold
         if "test_positive_rate" in self.predictor.metadata:
@@ -272,27 +377,28 @@ class FlightDelay:
                 variant = "a" if outputs is None else "b"
         if outputs is None:
             outputs = await self._score(flights)
-        answers = []
+        answers, records = [], []
         for flight, output, request_id in zip(flights, outputs, ids, strict=True):
             PROBABILITY.observe(output["delay_probability"])
             output["request_id"] = request_id
             record = {"time": now, "request_id": request_id, "input": flight, "output": output}
             if variant is not None:
                 output["variant"] = record["variant"] = variant
-            self.log.write(record)
-            answers.append(Prediction.model_construct(**output))  # the values are ours (or B's, checked)
+            records.append(record)
+            answers.append(Prediction.model_validate(output))  # a check, and cheaper than model_construct
+        self.log.write_many(records)
         if self.mirror is not None:
             self.mirror.send(flights, ids, now)  # a task on this event loop: the answer does not wait for it
         return answers
 
     async def _score(self, flights: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """This service's own answers, without request ids."""
-        if len(flights) < INLINE_MAX_ROWS:  # a millisecond: a thread hop would cost more than it saves
-            proba, unseen = score_each(self.predictor.predict, flights)
+        if len(flights) < INLINE_MAX_ROWS:  # with the flights of requests that arrived with it, on the loop
+            proba = await self.gathered.score(flights)
         else:  # tens of milliseconds: off the event loop, so the worker's other callers are not held up
             proba, unseen = await asyncio.to_thread(score_each, self.predictor.predict, flights)
-        if unseen:
-            UNKNOWN.inc(unseen)
+            if unseen:
+                UNKNOWN.inc(unseen)
         failed = [i for i, p in enumerate(proba) if p is None]
         if failed:
             which = "the flight" if len(flights) == 1 else f"flights {failed[:10]}"
@@ -324,9 +430,11 @@ class FlightDelay:
         return await self._answer([f.model_dump() for f in flights], lambda i: ("flights", i))  # type: ignore[attr-defined]
 
 
-# The first added is the outer: ClientErrors sees BodyLimit's 413s too.
+# The first added is the outer: ClientErrors sees BodyLimit's 413s and DirectJSON's errors too.
 FlightDelay.add_asgi_middleware(ClientErrors)  # type: ignore[attr-defined]
 FlightDelay.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # type: ignore[attr-defined]
+if DIRECT_JSON:
+    FlightDelay.add_asgi_middleware(DirectJSON, service=FlightDelay)  # type: ignore[attr-defined]
 
 # BentoML's HTTP metrics label every request with its path, so each distinct unknown path (a scanner's
 # 404s) would add series to /metrics without bound. Paths outside the service's own routes skip those

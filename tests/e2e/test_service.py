@@ -83,6 +83,28 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield Served(url, bento_tag, model_tag, tmp / "bentoml", log, tmp / "serve.log")
 
 
+@pytest.fixture(scope="module")
+def through_bentoml(served: Served) -> Iterator[Served]:
+    """The same Bento with ``DirectJSON`` off: every request takes BentoML's own request path.
+
+    Its own BENTOML_HOME (the store linked in): a BentoML server empties its home's Prometheus directory
+    when it starts, which would empty the other server's /metrics."""
+    tmp = served.bento_home.parent
+    home = tmp / "bentoml-api"
+    home.mkdir()
+    for store in ("bentos", "models"):
+        (home / store).symlink_to(served.bento_home / store)
+    log = tmp / "predictions-api.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
+        "BENTOML_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "FLIGHTDELAY_PREDICTION_LOG": str(log),
+        "FLIGHTDELAY_DIRECT_JSON": "0",
+    }
+    with bento.running(served.bento_tag, cwd=tmp, env=env, output=tmp / "serve-api.log") as url:
+        yield Served(url, served.bento_tag, served.model_tag, home, log, tmp / "serve-api.log")
+
+
 def test_golden_request_matches_the_pipelines_model(served: Served) -> None:
     status, answer = served.call("/predict", {"flight": EXAMPLE})
     assert status == 200, answer
@@ -239,6 +261,33 @@ def test_bad_input_is_a_4xx_in_one_shape_that_names_each_field_as_sent(
     assert all(said.startswith(message) for (_, said), (_, message) in zip(got, problems, strict=True)), answer
     if path == "/predict":  # one flight: no batch index in anything the caller reads
         assert "flights" not in json.dumps(answer), answer
+
+
+def _without_request_ids(answer: Any) -> Any:
+    if isinstance(answer, list):
+        return [_without_request_ids(a) for a in answer]
+    if isinstance(answer, dict):
+        return {k: _without_request_ids(v) for k, v in answer.items() if k != "request_id"}
+    return answer
+
+
+def test_the_direct_path_answers_every_request_as_bentomls_own_path(served: Served, through_bentoml: Served) -> None:
+    """``DirectJSON`` runs the API methods without BentoML's request path: the same status and the same JSON
+    for every request, good or bad (BentoML's spaced JSON of a list is the same JSON)."""
+    spread = [EXAMPLE | {"sched_dep_time": 500 + 100 * (i % 18)} for i in range(150)]
+    good = [
+        ("/predict", {"flight": EXAMPLE}),
+        ("/predict", json.dumps({"flight": EXAMPLE}, indent=2)),
+        ("/predict_batch", {"flights": [EXAMPLE, EXAMPLE | {"carrier": "AA", "dest": "LAX"}]}),
+        ("/predict_batch", {"flights": spread}),  # scored off the event loop
+        ("/predict", b""),
+    ]
+    bad = [(param.values[0], param.values[1]) for param in BAD_REQUESTS]
+    for path, body in [*good, *bad]:
+        (status, direct), (bentomls_status, bentomls) = served.call(path, body), through_bentoml.call(path, body)
+        assert status == bentomls_status, (path, str(body)[:200], direct, bentomls)
+        assert _without_request_ids(direct) == _without_request_ids(bentomls), (path, str(body)[:200])
+    assert through_bentoml.call("/predict", {"flight": EXAMPLE})[0] == 200  # it did answer, through BentoML
 
 
 _STAMPED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\S* \[[A-Z]+\] ")

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -165,6 +165,19 @@ def wait_for(condition: object, timeout: float = 20.0) -> None:
         time.sleep(0.2)
 
 
+def settled(read: Callable[[], dict[str, float]], quiet: float = 1.0, timeout: float = 30.0) -> dict[str, float]:
+    """A reading once it has stayed the same for ``quiet`` seconds: copies of earlier requests may be in flight."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = read()
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"still changing after {timeout:.0f} s: {last}")
+
+
 def test_the_shadows_answers_are_logged_beside_productions_and_never_returned(pair: Pair) -> None:
     answered = [post(pair.production, "/predict", {"flight": EXAMPLE | {"day": 1 + d}})[1] for d in range(30)]
     _, batch, _ = post(pair.production, "/predict_batch", {"flights": [EXAMPLE, EXAMPLE | {"precip": 0.3}]})
@@ -254,7 +267,7 @@ def test_blue_green_promotes_a_preview_that_answers_as_pinned_and_no_other(pair:
 
 def test_production_answers_on_time_while_the_shadow_hangs_and_after_it_dies(pair: Pair) -> None:
     processes = shadow_processes(pair.shadow)
-    before = shadow_counts(pair.production)
+    before = settled(lambda: shadow_counts(pair.production))
     for process in processes:
         os.kill(process.pid, signal.SIGSTOP)  # accepts connections (the kernel's backlog), answers nothing
     hung = load(pair.production, seconds=8)
@@ -275,6 +288,9 @@ def test_production_answers_on_time_while_the_shadow_hangs_and_after_it_dies(pai
     # Every request's copy ends answered, failed, timed out or skipped (beyond the copies in flight): none is
     # queued without bound, none is lost uncounted.
     expected = sum(before.values()) + len(hung) + len(dead)
-    wait_for(lambda: sum(shadow_counts(pair.production).values()) == expected, timeout=SHADOW_TIMEOUT + 10)
-    counts = shadow_counts(pair.production)
+    deadline = time.monotonic() + SHADOW_TIMEOUT + 10
+    while sum(shadow_counts(pair.production).values()) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    counts = settled(lambda: shadow_counts(pair.production))
+    assert sum(counts.values()) == expected, (before, counts, len(hung), len(dead))
     assert counts.get("failed", 0) > before.get("failed", 0) and counts.get("timeout", 0) > before.get("timeout", 0)

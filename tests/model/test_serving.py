@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from flightdelay.io import dvc
 from flightdelay.io.files import read_parquet
 from flightdelay.problem import EXAMPLE, schemas
 from flightdelay.problem.features import FEATURES
-from flightdelay.serving import Predictor, UnknownCodeError, write_bundle
+from flightdelay.serving import Gathered, Predictor, UnknownCodeError, write_bundle
 from tests.conftest import ROOT
 
 
@@ -52,6 +53,21 @@ def test_service_and_evaluate_give_the_same_probabilities(predictor: Predictor, 
     singles = np.array([predictor.predict([request])[0][0] for request in requests[:200]])
     np.testing.assert_allclose(small, evaluated[: len(small)], rtol=0, atol=1e-12)
     np.testing.assert_allclose(singles, evaluated[:200], rtol=0, atol=1e-12)
+
+
+def test_flights_scored_together_get_the_probabilities_they_get_alone(
+    predictor: Predictor, params: settings.Params
+) -> None:
+    """The service scores the flights of requests that arrive together in one call (``Gathered``)."""
+    flights = read_parquet(ROOT / params.paths.joined).sample(n=60, random_state=2)
+    requests = requests_from(flights)
+    alone = [predictor.predict([request])[0][0] for request in requests]
+
+    async def together() -> list[list[float | None]]:
+        gathered = Gathered(predictor.predict, scoring.GTIL_MAX_ROWS - 1)
+        return list(await asyncio.gather(*(gathered.score([request]) for request in requests)))
+
+    assert asyncio.run(together()) == [[p] for p in alone]
 
 
 def test_unknown_carrier_is_the_callers_error(predictor: Predictor) -> None:

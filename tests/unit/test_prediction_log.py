@@ -53,6 +53,19 @@ def test_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
     assert written + log.dropped == 1000
 
 
+def test_a_batch_is_queued_whole_or_up_to_the_capacity_and_the_rest_counted(tmp_path: Path) -> None:
+    drops: list[int] = []
+    log = PredictionLog(tmp_path / "p.jsonl", capacity=5, on_drop=drops.append, gather_seconds=5)
+    batch = [{"request_id": str(n)} for n in range(8)]
+    log.write_many(batch)  # the writer thread takes them but waits before writing: all 5 still count
+    log.write_many(batch[:2])
+    assert (log.dropped, drops) == (5, [3, 2])
+    assert [r["request_id"] for r in batch] == [str(n) for n in range(8)]  # the caller's list is untouched
+    assert log.flush(timeout=10)
+    lines = (tmp_path / "p.jsonl").read_text().splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == ["0", "1", "2", "3", "4"]
+
+
 def test_the_log_rotates_by_size_and_keeps_a_bounded_number_of_files(tmp_path: Path) -> None:
     """Over a million predictions fill a 1 GiB volume: the log must roll over and drop its oldest file."""
     path = tmp_path / "predictions.jsonl"
