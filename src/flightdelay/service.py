@@ -1,8 +1,10 @@
 """The BentoML service: one flight or a batch in, delay probabilities and decisions out.
 
 ``FlightDelay`` validates a request, scores it in its own worker (``serving.Predictor``: the pipeline's
-feature code on column arrays, the fitted trees through ``core.scoring``, about a millisecond for a
-flight), answers, and logs the prediction from a background thread. With ``FLIGHTDELAY_SHADOW_URL``
+feature code on column arrays, the fitted trees through ``core.scoring``, a fraction of a millisecond
+for a flight, shared with the requests the worker reads in the same turn: ``serving.Gathered``),
+answers, and logs the prediction from a background thread. A JSON request reaches the API method
+without BentoML's per-request machinery (``DirectJSON``). With ``FLIGHTDELAY_SHADOW_URL``
 set, it then copies the request to that shadow service and logs the shadow's answers beside its own
 (``flightdelay.shadow``); the shadow never delays or changes an answer. With ``FLIGHTDELAY_AB_URL`` and
 ``FLIGHTDELAY_AB_SHARE`` set, it is variant A of an A/B test, and that share of requests is answered by
