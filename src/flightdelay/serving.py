@@ -278,9 +278,8 @@ class Gathered:
             return
         try:
             proba, unseen = score_each(self.predict, [flight for flights, _ in waiting for flight in flights])
-        except (
-            BaseException
-        ) as exc:  # score_each catches the model's errors: this is a bug, and each caller hears of it
+        except BaseException as exc:
+            # score_each catches the model's errors: what gets here is a bug, and each caller hears of it.
             for _, future in waiting:
                 if not future.done():
                     future.set_exception(exc)
