@@ -132,6 +132,10 @@ def _json(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+
 def _without_client_errors(record: logging.LogRecord) -> bool:
     return not (record.exc_info and is_client_error(record.exc_info[1]))
 
@@ -181,7 +185,7 @@ class ClientErrors:
                 for name, value in start.get("headers", [])
                 if name.lower() not in (b"content-length", b"content-type")
             ]
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode())]
+            headers += _json_headers(encoded)
             await send(start | {"headers": headers})
             await send({"type": "http.response.body", "body": encoded})
 
@@ -225,8 +229,9 @@ class DirectJSON:
     """
 
     # BentoML reads these media types with serdes of their own; every other one (or none) as JSON.
-    OTHER_SERDES = frozenset({b"multipart/form-data", b"application/x-www-form-urlencoded"})
-    OTHER_SERDES |= {b"application/vnd.bentoml+pickle"}
+    OTHER_SERDES = frozenset(
+        {b"multipart/form-data", b"application/x-www-form-urlencoded", b"application/vnd.bentoml+pickle"}
+    )
 
     def __init__(self, app: Any, service: Any) -> None:
         self.app = app
@@ -266,11 +271,7 @@ class DirectJSON:
             if status >= 500:
                 logger.error("Exception on %s [%s]", scope["path"], scope["method"], exc_info=True)
             body = _json(error_body(status, str(exc) if status < 500 else UNEXPECTED))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *self.headers,
-        ]
+        headers = _json_headers(body) + self.headers
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -302,8 +303,7 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             body = _json(error_body(413, self._message(declared.decode())))
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            await send({"type": "http.response.start", "status": 413, "headers": headers})
+            await send({"type": "http.response.start", "status": 413, "headers": _json_headers(body)})
             await send({"type": "http.response.body", "body": body})
             return
         received = 0

@@ -227,3 +227,15 @@ def register_model(tmp: Path, lineage: dict[str, str]) -> registry.Version:
     model = dvc.verify_output(ROOT, "train", params.paths.model)
     serving.write_bundle(bundle, model, ROOT / params.paths.raw, ROOT / params.paths.metrics, {})
     return registry.register(bundle, {}, params={}, metrics={}, lineage=lineage)
+
+
+def own_home(store: Path, home: Path) -> dict[str, str]:
+    """A BentoML home of its own for one server, sharing the store's Bentos and models.
+
+    `bentoml serve` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` when it starts, so servers sharing a
+    home wipe each other's metrics (one per pod in a cluster; three on this machine).
+    """
+    home.mkdir()
+    for name in ("bentos", "models"):
+        (home / name).symlink_to(store / name)
+    return {"BENTOML_HOME": str(home)}

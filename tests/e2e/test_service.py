@@ -31,7 +31,7 @@ from flightdelay.io import bento
 from flightdelay.problem import EXAMPLE, schemas
 from flightdelay.serving import Predictor
 from tests.conftest import ROOT
-from tests.e2e.conftest import clone_template, environment
+from tests.e2e.conftest import clone_template, environment, own_home
 
 pytestmark = pytest.mark.slow
 
@@ -85,22 +85,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def through_bentoml(served: Served) -> Iterator[Served]:
-    """The same Bento with ``DirectJSON`` off: every request takes BentoML's own request path.
-
-    Its own BENTOML_HOME (the store linked in): a BentoML server empties its home's Prometheus directory
-    when it starts, which would empty the other server's /metrics."""
+    """The same Bento with ``DirectJSON`` off, in a home of its own: every request takes BentoML's own path."""
     tmp = served.bento_home.parent
     home = tmp / "bentoml-api"
-    home.mkdir()
-    for store in ("bentos", "models"):
-        (home / store).symlink_to(served.bento_home / store)
     log = tmp / "predictions-api.jsonl"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
-        "BENTOML_HOME": str(home),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "FLIGHTDELAY_PREDICTION_LOG": str(log),
-        "FLIGHTDELAY_DIRECT_JSON": "0",
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        | own_home(served.bento_home, home)
+        | {
+            "BENTOML_DO_NOT_TRACK": "true",
+            "FLIGHTDELAY_PREDICTION_LOG": str(log),
+            "FLIGHTDELAY_DIRECT_JSON": "0",
+        }
+    )
     with bento.running(served.bento_tag, cwd=tmp, env=env, output=tmp / "serve-api.log") as url:
         yield Served(url, served.bento_tag, served.model_tag, home, log, tmp / "serve-api.log")
 

@@ -26,7 +26,7 @@ from flightdelay import ab, deploy, monitor, settings
 from flightdelay.io import bento
 from flightdelay.problem import EXAMPLE
 from tests.conftest import ROOT, SAMPLE_PROBLEM
-from tests.e2e.conftest import Project, clone_template, environment
+from tests.e2e.conftest import Project, clone_template, environment, own_home
 
 pytestmark = pytest.mark.slow
 
@@ -49,18 +49,6 @@ def build(project: Project) -> str:
     """`bentoml build` of the checkout: a new Bento (a new version each time), its tag."""
     built = project.run(sys.executable, "-m", "bentoml", "build", "-f", "bentofile.yaml", "src", "--output", "tag")
     return re.findall(r"flightdelay-service:\w+", built.stdout)[-1]
-
-
-def own_home(store: Path, home: Path) -> dict[str, str]:
-    """A BentoML home of its own for one server, sharing the store's Bentos and models.
-
-    `bentoml serve` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` when it starts, so servers sharing a
-    home wipe each other's metrics (one per pod in a cluster; three on this machine).
-    """
-    home.mkdir()
-    for name in ("bentos", "models"):
-        (home / name).symlink_to(store / name)
-    return {"BENTOML_HOME": str(home)}
 
 
 @pytest.fixture(scope="module")
