@@ -11,24 +11,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import queue
 import shutil
 import threading
 import time
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import joblib
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, to_json
 
 from flightdelay.core.scoring import Scorer
 from flightdelay.problem import PROBLEM
+
+if TYPE_CHECKING:
+    from prometheus_client import Histogram
 
 logger = logging.getLogger(__name__)
 
@@ -291,6 +297,49 @@ class Gathered:
             if not future.done():  # a caller that went away has its future cancelled
                 future.set_result(proba[start : start + len(flights)])
             start += len(flights)
+
+
+_SCALARS = frozenset({bool, int, float, str, type(None)})
+
+
+def as_dicts(model: type[BaseModel]) -> Callable[[BaseModel], dict[str, Any]]:
+    """``model_dump`` for instances of a request model, at a tenth of the cost where that is the same thing.
+
+    A request model derived from the schema has scalar fields only, forbids extra ones and dumps no computed
+    or custom-serialised field: for such a model an instance's ``__dict__`` is what ``model_dump`` returns,
+    and a copy of it costs 0.3 ms for 1,000 flights against 3-6 ms (README, benchmark). Any other model
+    is dumped.
+    """
+    decorators = model.__pydantic_decorators__
+    plain = (
+        all(set(get_args(field.annotation) or (field.annotation,)) <= _SCALARS for field in model.model_fields.values())
+        and model.model_config.get("extra") != "allow"
+        and not model.model_computed_fields
+        and not decorators.field_serializers
+        and not decorators.model_serializers
+    )
+    if plain:
+        return lambda request: dict(vars(request))
+    return lambda request: request.model_dump()
+
+
+def observe_all(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """``histogram.observe(amount)`` for each amount, in one write per bucket rather than two per amount.
+
+    BentoML's workers run prometheus_client in its multiprocess mode, where every write takes a lock and
+    stores the value in a memory-mapped file: a 1,000-flight batch spent more on observing its probabilities
+    one by one than on validating its flights (README, benchmark). prometheus_client (0.26) has no bulk
+    observe, so this updates its histogram's own values (``_upper_bounds``, ``_buckets``, ``_sum``) as
+    ``observe`` does; ``tests/unit/test_observe_all.py`` pins the outcome to ``observe``'s.
+    """
+    if not amounts:
+        return
+    histogram._raise_if_not_observable()  # type: ignore[no-untyped-call]
+    bounds = histogram._upper_bounds
+    counts = Counter(bisect_left(bounds, amount) for amount in amounts if not math.isnan(amount))
+    histogram._sum.inc(sum(amounts))
+    for bucket, count in sorted(counts.items()):
+        histogram._buckets[bucket].inc(count)
 
 
 LOG_MAX_BYTES = 100 * 2**20
