@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from flightdelay import problem
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "validate", "featurize", "train", "evaluate")
 FACTORS = tuple(int(f) for f in os.environ.get("FLIGHTDELAY_BENCH_FACTORS", "1,10,30,100").split(","))
@@ -175,6 +177,9 @@ def report(runs: list[Run]) -> None:
 
 
 def main() -> int:
+    if not (ROOT / "data" / "raw" / "flights").is_dir() or not getattr(problem, "TEMPLATE_SAMPLE", False):
+        print("scale: this benchmark copies the template's sample flights, and this project's problem is another")
+        return 2
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         for factor in FACTORS:
