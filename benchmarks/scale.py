@@ -142,10 +142,7 @@ def run(factor: int, tmp: Path) -> Run:
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True, capture_output=True)
     cache = [*dvc, "cache", "dir", "--local", str(tmp / f"cache-{factor}")]
     subprocess.run(cache, cwd=repo, env=env, check=True, capture_output=True)
-    shutil.rmtree(repo / "data" / "raw", ignore_errors=True)
-    shutil.copytree(ROOT / "data" / "raw", repo / "data" / "raw", ignore=shutil.ignore_patterns("*.dvc"))
-    for tracked in ROOT.joinpath("data", "raw").glob("*.dvc"):
-        shutil.copyfile(tracked, repo / "data" / "raw" / tracked.name)
+    shutil.copytree(ROOT / "data" / "raw", repo / "data" / "raw", dirs_exist_ok=True)  # files of its own
     start = time.perf_counter()
     result.flights = replicate(repo / "data" / "raw", factor)
     result.replicate_seconds = time.perf_counter() - start

@@ -338,7 +338,7 @@ def observe_all(histogram: Histogram, amounts: Sequence[float]) -> None:
     bounds = histogram._upper_bounds
     counts = Counter(bisect_left(bounds, amount) for amount in amounts if not math.isnan(amount))
     histogram._sum.inc(sum(amounts))
-    for bucket, count in sorted(counts.items()):
+    for bucket, count in counts.items():
         histogram._buckets[bucket].inc(count)
 
 
