@@ -29,6 +29,9 @@ from flightdelay.problem import PROBLEM
 from tests.conftest import ROOT
 from tests.e2e.conftest import register_model
 
+# A registry server, a model registered and an MLflow run per test: minutes in all, so CI runs them.
+pytestmark = pytest.mark.slow
+
 ROWS = 2_400
 NOW = pd.Timestamp("2026-11-30T05:30:00Z")
 

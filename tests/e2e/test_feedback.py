@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from flightdelay import retrain
@@ -13,6 +14,9 @@ from flightdelay.io.drift_report import MARKER
 from flightdelay.io.github import Client
 from tests.e2e.conftest import Project
 from tests.fake_github import TOKEN, serve
+
+# A project with a reproduced pipeline and a drifting month per test: minutes in all, so CI runs them.
+pytestmark = pytest.mark.slow
 
 
 def _with_bare_origin(project: Project, tmp_path: Path) -> str:
