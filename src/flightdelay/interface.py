@@ -9,9 +9,10 @@ an edit.
 The tables, in pipeline order:
 
 * **raw**: the files under ``paths.raw`` (data.dvc), as the problem receives them;
-* **joined**: one row per example, what :meth:`Problem.ingest` writes to ``paths.joined`` and
-  :meth:`Problem.schema` checks; a request to the service becomes such rows (:meth:`Problem.request_rows`)
-  and the model inputs of them (:meth:`Problem.request_features`);
+* **joined**: one row per example, what :meth:`Problem.ingest` joins (the ingest stage writes it to
+  ``paths.joined`` as :meth:`Problem.ingest_batches` gives it) and :meth:`Problem.schema` checks; a request
+  to the service becomes such rows (:meth:`Problem.request_rows`) and the model inputs of them
+  (:meth:`Problem.request_features`);
 * **featurized**: :attr:`Problem.keys`, the model's :attr:`Problem.features` and the :attr:`Problem.label`,
   what featurize splits by :meth:`Problem.period` into train, valid and test.
 """
@@ -19,7 +20,7 @@ The tables, in pipeline order:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -90,6 +91,16 @@ class Problem(ABC):
     @abstractmethod
     def ingest(self, raw: Path, options: Any) -> pd.DataFrame:
         """The joined table from the raw files; raise :class:`~flightdelay.io.files.RawDataError` on bad files."""
+
+    def ingest_batches(self, raw: Path, options: Any) -> Iterator[pd.DataFrame]:
+        """The joined table as consecutive batches of its rows, in its order: what the ingest stage writes.
+
+        The stage writes each batch as it comes (``io.files.ParquetSink``), so its memory is that of one
+        batch, not of the table. By default one batch, :meth:`ingest`'s whole table; a problem whose raw files
+        come in periods (a file a month) overrides this to join one period at a time. The batches together
+        must be :meth:`ingest`'s table, row for row.
+        """
+        yield self.ingest(raw, options)
 
     @abstractmethod
     def schema(self, raw: Path) -> pa.DataFrameSchema:
