@@ -10,7 +10,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from flightdelay.io.files import ROW_GROUP_ROWS, read_parquet, write_parquet, write_parquet_batches
+from flightdelay.io.files import (
+    ROW_GROUP_ROWS,
+    read_parquet,
+    read_parquet_batches,
+    write_parquet,
+    write_parquet_batches,
+    write_parquet_parts,
+)
 
 
 def _table(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -77,7 +84,9 @@ def _failing(batches: list[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     ("batches", "error", "message"),
     [
         ([_table(10), _table(10)[["delay", "day", "carrier"]]], ValueError, "columns differ from the first batch's"),
-        ([_table(10), _table(10).assign(delay="late")], ValueError, "column 'delay' is"),
+        ([_table(10), _table(10).assign(delay="late")], ValueError, "t.parquet: .*delay has incompatible types"),
+        # After a row group was written, a later batch is cast to the file's types or refused.
+        ([_table(ROW_GROUP_ROWS), _table(10).assign(delay="late")], ValueError, "t.parquet: column 'delay' is"),
         ([], ValueError, "no batch of rows to write"),
         ([_table(ROW_GROUP_ROWS + 10)], RuntimeError, "the source broke"),  # after a row group was written
     ],
@@ -94,3 +103,42 @@ def test_a_bad_batch_is_named_and_the_existing_file_is_left_whole(
 
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]  # no temporary file left behind
+
+
+def test_parts_are_written_together_and_a_table_without_rows_keeps_its_columns(tmp_path: Path) -> None:
+    frame = _table(3_000)
+    targets = {"low": tmp_path / "low.parquet", "high": tmp_path / "high.parquet", "none": tmp_path / "none.parquet"}
+    batches = (
+        {"low": part[part["day"] < 10], "high": part[part["day"] >= 10], "none": part[part["day"] > 99]}
+        for part in _in_batches(frame, [1_000, 1_000, 1_000])
+    )
+
+    written = write_parquet_parts(targets, batches)
+
+    assert written == {"low": int((frame["day"] < 10).sum()), "high": int((frame["day"] >= 10).sum()), "none": 0}
+    for name, rows in (("low", frame[frame["day"] < 10]), ("high", frame[frame["day"] >= 10])):
+        write_parquet(tmp_path / "whole.parquet", rows)
+        assert targets[name].read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    empty = read_parquet(targets["none"])
+    assert list(empty.columns) == ["day", "carrier", "delay"] and empty.empty
+
+
+def test_a_failing_part_leaves_every_target_as_it_was(tmp_path: Path) -> None:
+    targets = {"a": tmp_path / "a.parquet", "b": tmp_path / "b.parquet"}
+    write_parquet(targets["a"], _table(5))
+    before = targets["a"].read_bytes()
+    batches = [{"a": _table(10), "b": _table(10)}, {"a": _table(10), "b": _table(10)[["day"]]}]
+
+    with pytest.raises(ValueError, match=r"b\.parquet: a batch's columns differ"):
+        write_parquet_parts(targets, batches)
+
+    assert targets["a"].read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet"]
+
+
+def test_read_in_batches_is_read_whole(tmp_path: Path) -> None:
+    frame = _table(2_500).assign(carrier=lambda f: f["carrier"].fillna("XX"))
+    write_parquet(tmp_path / "t.parquet", frame)
+    batches = list(read_parquet_batches(tmp_path / "t.parquet", rows=1_000))
+    assert [len(b) for b in batches] == [1_000, 1_000, 500]
+    pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), read_parquet(tmp_path / "t.parquet"))

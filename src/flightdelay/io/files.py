@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,24 +58,31 @@ class ParquetSink:
     Rows wait in memory until a row group is full (:data:`ROW_GROUP_ROWS`, the size a whole frame's write
     cuts at): however the rows were batched, the file is the same, byte for byte (``tests/unit``), so a
     stage that streams writes what it wrote when it did not. What is held is at most a row group and a
-    batch. Every batch must have the first's columns, in its order; a type that differs is cast to the
-    first batch's (a column all missing in one batch), or refused, naming it. Use
-    :func:`write_parquet_batches`, which also makes the file appear whole or not at all.
+    batch. Every batch must have the same columns, in the same order. The file's types are those of the
+    first row group's batches together (a column all missing in one batch takes the others' type); a later
+    batch is cast to them where no value changes (integers into floats, a column all missing), or refused,
+    naming the column. Use :func:`write_parquet_batches` or :func:`write_parquet_parts`, which also make
+    the files appear whole or not at all.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: Path | None = None) -> None:
         self.path = path
+        self.name = name or path  # what messages call the file (the target, when path is a temporary file)
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._waiting: list[pyarrow.Table] = []
         self._waiting_rows = 0
+        self._empty: pyarrow.Table | None = None  # the first batch without rows: the schema of an empty table
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pyarrow.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        else:
+        if not len(table):
+            self._empty = table if self._empty is None else self._empty
+            return
+        if self._writer is not None:
             table = self._conform(table, self._writer.schema)
+        elif self._waiting and table.schema.names != self._waiting[0].schema.names:
+            raise self._columns_differ(table.schema, self._waiting[0].schema)
         self._waiting.append(table)
         self._waiting_rows += len(table)
         self.rows += len(table)
@@ -84,10 +91,13 @@ class ParquetSink:
 
     def close(self) -> None:
         """Write the last, partial row group and the footer."""
-        if self._writer is None:
-            raise ValueError(f"{self.path}: no batch of rows to write")
-        if self._waiting_rows or not self.rows:  # an empty table is one empty row group, as a whole write makes it
+        if not self.rows:  # an empty table is one empty row group, as a whole write makes it
+            if self._empty is None:
+                raise ValueError(f"{self.name}: no batch of rows to write")
+            self._waiting = [self._empty]
+        if self._waiting:
             self._write_group(self._waiting_rows)
+        assert self._writer is not None
         self._writer.close()
 
     def abandon(self) -> None:
@@ -97,45 +107,77 @@ class ParquetSink:
         self._waiting, self._waiting_rows = [], 0
 
     def _write_group(self, rows: int) -> None:
-        assert self._writer is not None
+        if self._writer is None:
+            schema = self._first_schema(self._waiting)
+            self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
+            self._waiting = [self._conform(table, schema) for table in self._waiting]
         waiting = pyarrow.concat_tables(self._waiting)
         self._writer.write_table(waiting.slice(0, rows), row_group_size=max(rows, 1))
         rest = waiting.slice(rows)
         self._waiting, self._waiting_rows = ([rest] if len(rest) else []), len(rest)
 
+    def _first_schema(self, tables: list[pyarrow.Table]) -> pyarrow.Schema:
+        """The types of the first row group's batches together, with the first batch's pandas metadata."""
+        try:
+            unified = pyarrow.unify_schemas([table.schema for table in tables], promote_options="permissive")
+        except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError) as exc:
+            raise ValueError(f"{self.name}: the batches' column types differ: {exc}") from exc
+        return unified.with_metadata(tables[0].schema.metadata)
+
+    def _columns_differ(self, given: pyarrow.Schema, first: pyarrow.Schema) -> ValueError:
+        return ValueError(
+            f"{self.name}: a batch's columns differ from the first batch's: {given.names} against {first.names}"
+        )
+
     def _conform(self, table: pyarrow.Table, schema: pyarrow.Schema) -> pyarrow.Table:
         if table.schema.names != schema.names:
-            raise ValueError(
-                f"{self.path}: a batch's columns differ from the first batch's: {table.schema.names} "
-                f"against {schema.names}"
-            )
+            raise self._columns_differ(table.schema, schema)
         for field in schema:
             given = table.schema.field(field.name).type
             if given != field.type and not (pyarrow.types.is_null(given) or _is_widening(given, field.type)):
                 raise ValueError(
-                    f"{self.path}: column {field.name!r} is {given} in a batch and {field.type} in the first"
+                    f"{self.name}: column {field.name!r} is {given} in a batch and {field.type} in the file"
                 )
         return table.cast(schema)
 
 
 def _is_widening(given: pyarrow.DataType, target: pyarrow.DataType) -> bool:
-    """An integer column in a batch where the first had floats (a batch without a missing value)."""
+    """An integer column in a batch where the file has floats (a batch without a missing value)."""
     return bool(pyarrow.types.is_integer(given) and pyarrow.types.is_floating(target))
+
+
+def write_parquet_parts(targets: Mapping[str, Path], batches: Iterable[Mapping[str, pd.DataFrame]]) -> dict[str, int]:
+    """Write several tables at once, a batch at a time: each of ``batches`` maps some of ``targets``' names to
+    the next rows of that table. Every target appears, whole, only if all of them are written (a failure leaves
+    them as they were); return each one's number of rows."""
+    with ExitStack() as stack:
+        sinks = {name: ParquetSink(stack.enter_context(atomic_path(path)), path) for name, path in targets.items()}
+        try:
+            for batch in batches:
+                for name, frame in batch.items():
+                    sinks[name].write(frame)
+            for sink in sinks.values():
+                sink.close()
+        except BaseException:
+            for sink in sinks.values():
+                sink.abandon()
+            raise
+        return {name: sink.rows for name, sink in sinks.items()}
 
 
 def write_parquet_batches(target: Path, batches: Iterable[pd.DataFrame]) -> int:
     """Write ``batches`` (rows of one table, in order) to ``target`` through a :class:`ParquetSink`, atomically;
     return the number of rows. If a batch fails, ``target`` is left as it was."""
-    with atomic_path(target) as tmp:
-        sink = ParquetSink(tmp)
-        try:
-            for batch in batches:
-                sink.write(batch)
-        except BaseException:
-            sink.abandon()
-            raise
-        sink.close()
-    return sink.rows
+    return write_parquet_parts({"table": target}, ({"table": batch} for batch in batches))["table"]
+
+
+def read_parquet_batches(path: Path, rows: int = ROW_GROUP_ROWS) -> Iterator[pd.DataFrame]:
+    """The table at ``path`` as frames of at most ``rows`` rows, in order, typed as :func:`read_parquet` types it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; run the stage that writes it (dvc repro)")
+    file = pq.ParquetFile(path)
+    for batch in file.iter_batches(batch_size=rows):
+        yield pyarrow.Table.from_batches([batch], schema=file.schema_arrow).to_pandas()
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
