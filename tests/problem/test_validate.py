@@ -105,3 +105,23 @@ def test_stage_writes_report_and_fails_with_the_problem(
 def test_stage_passes_clean_data(tmp_path: Path, params: settings.Params, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(_project(tmp_path, factories.joined(), params))
     assert validate.main([]) == 0
+
+
+def test_a_batch_at_a_time_reports_what_the_whole_table_does() -> None:
+    frame = factories.joined(12)
+    frame.loc[[1, 9], "distance"] = [-5.0, -7.0]  # a row's check failing in the first batch and the last
+    frame.loc[[3, 10], "temp"] = float("nan")  # a warning in two batches
+    key = list(schemas.FLIGHT_KEY)
+    frame.loc[11, key] = frame.loc[2, key]  # a key repeated across batches
+    frame = frame.drop(columns=["dewp"])  # a failure of a column as a whole: no row, reported once
+    batches = [frame.iloc[:5], frame.iloc[5:9], frame.iloc[9:]]
+
+    whole = validate.check(frame, SCHEMA, schemas.WARNINGS)
+    batched = validate.check_batches(batches, SCHEMA, schemas.WARNINGS, lambda names: frame[list(names)])
+
+    assert batched == whole
+    failing = {(e["column"], e["check"]): e["failures"] for e in whole["errors"]}
+    assert failing[("distance", "greater_than(0)")] == 2
+    assert failing[("<table>", "multiple_fields_uniqueness")] == 2
+    assert failing[("dewp", "missing column")] == 1
+    assert [(w["column"], w["failures"]) for w in whole["warnings"]] == [("temp", 2)]

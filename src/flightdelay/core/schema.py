@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import pandas as pd
 import pandera.pandas as pa
 
 _PRESENCE_CHECKS = {"column_in_dataframe": "missing column", "column_in_schema": "unexpected column"}
@@ -16,7 +17,14 @@ def failure_summary(errors: pa.errors.SchemaErrors) -> list[dict[str, Any]]:
     A missing or unexpected column is reported under its own name; a table-wide check under
     ``<table>``, counted once per failing row.
     """
-    cases = errors.failure_cases.copy()
+    return summarize_failures(errors.failure_cases)
+
+
+def summarize_failures(failure_cases: pd.DataFrame) -> list[dict[str, Any]]:
+    """:func:`failure_summary` of pandera's failure cases (``SchemaErrors.failure_cases``), which may be those of
+    several batches of one table together: each batch's row indices the table's, a failure of a column as a whole
+    (its type, its presence) given once."""
+    cases = failure_cases.copy()
     presence = cases["check"].isin(list(_PRESENCE_CHECKS))
     cases.loc[presence, "column"] = cases.loc[presence, "failure_case"]
     cases.loc[presence, "check"] = cases.loc[presence, "check"].map(_PRESENCE_CHECKS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -180,10 +180,11 @@ def read_parquet_batches(path: Path, rows: int = ROW_GROUP_ROWS) -> Iterator[pd.
         yield pyarrow.Table.from_batches([batch], schema=file.schema_arrow).to_pandas()
 
 
-def read_parquet(path: Path) -> pd.DataFrame:
+def read_parquet(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The table at ``path`` (only ``columns``, when given)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; run the stage that writes it (dvc repro)")
-    return pd.read_parquet(path, engine="pyarrow")
+    return pd.read_parquet(path, engine="pyarrow", columns=None if columns is None else list(columns))
 
 
 def read_csv(path: Path, model: type[pa.DataFrameModel]) -> pd.DataFrame:
