@@ -118,12 +118,15 @@ def tune(
     from flightdelay import tune as tuning
     from flightdelay.io import tracking
     from flightdelay.io.files import read_parquet
+    from flightdelay.stages.train import training_rows
 
     try:
         params = settings.load(params_file)
         if budget is not None:
             params = params.model_copy(update={"tune": params.tune.model_copy(update={"budget_seconds": budget})})
-        train, valid = read_parquet(params.paths.train), read_parquet(params.paths.valid)
+        # The rows the train stage fits on (a sample past train.max_rows), so a trial is what training would do.
+        train = training_rows(params.paths.train, params.train.max_rows, params.train.random_state)
+        valid = read_parquet(params.paths.valid)
     except (settings.ParamsError, FileNotFoundError) as exc:
         _fail(str(exc))
         return

@@ -60,6 +60,8 @@ class LogisticRegression(_Frozen):
 class Train(_Frozen):
     estimator: Literal["hist_gradient_boosting", "logistic_regression"]
     random_state: int
+    #: Fit on at most this many rows: past it, a sample seeded by ``random_state`` (``stages.train``); None: all.
+    max_rows: Annotated[int, Field(ge=1)] | None = None
     hist_gradient_boosting: HistGradientBoosting
     logistic_regression: LogisticRegression
 

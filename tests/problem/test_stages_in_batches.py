@@ -1,10 +1,11 @@
-"""Ingest and featurize a batch at a time: the files they write are those of the whole table, byte for byte."""
+"""Ingest and featurize a batch at a time write the whole table's files, byte for byte; train samples past a size."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from flightdelay import settings
@@ -13,6 +14,7 @@ from flightdelay.io.files import read_csvs, read_parquet, write_parquet
 from flightdelay.problem import PROBLEM, sample, schemas
 from flightdelay.stages.featurize import featurize
 from flightdelay.stages.ingest import ingest
+from flightdelay.stages.train import training_rows
 
 PARTS = ("train", "valid", "test")
 
@@ -33,13 +35,17 @@ def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return raw
 
 
-def test_ingest_then_featurize_in_batches_write_the_whole_tables_files(
-    raw: Path, params: settings.Params, tmp_path: Path
-) -> None:
-    batched = _params(params, tmp_path / "batched", raw)
+@pytest.fixture(scope="module")
+def batched(raw: Path, params: settings.Params, tmp_path_factory: pytest.TempPathFactory) -> settings.Params:
+    batched = _params(params, tmp_path_factory.mktemp("batched"), raw)
     ingest(batched)
     featurize(batched, batch_rows=10_000)  # a month is ~28,000 rows: batches cut months and parts
+    return batched
 
+
+def test_ingest_then_featurize_in_batches_write_the_whole_tables_files(
+    raw: Path, batched: settings.Params, params: settings.Params, tmp_path: Path
+) -> None:
     # The whole table at once, as the stages did before they streamed.
     whole = _params(params, tmp_path / "whole", raw)
     flights = read_csvs(sorted((raw / "flights").glob("*.csv")), schemas.RawFlights)
@@ -58,3 +64,26 @@ def test_ingest_then_featurize_in_batches_write_the_whole_tables_files(
         [201304],
         [201305],
     ]
+
+
+def _keys(rows: pd.DataFrame) -> list[tuple[object, ...]]:
+    return list(rows[list(PROBLEM.keys)].itertuples(index=False, name=None))
+
+
+def test_past_max_rows_training_takes_a_seeded_sample_by_key(batched: settings.Params, tmp_path: Path) -> None:
+    path = batched.paths.train
+    every = read_parquet(path)
+    assert training_rows(path, None, 42).equals(every)
+    assert training_rows(path, len(every), 42).equals(every)
+
+    sample = training_rows(path, 5_000, 42)
+    assert len(sample) == 5_000
+    positions = every.reset_index().merge(sample, on=list(every.columns))["index"]
+    assert len(positions) == 5_000 and positions.is_monotonic_increasing  # rows of the file, in its order
+    # The same rows however the file holds them: shuffled, in small row groups.
+    shuffled = tmp_path / "shuffled.parquet"
+    every.sample(frac=1.0, random_state=0).to_parquet(shuffled, index=False, row_group_size=7_000)
+    assert set(_keys(training_rows(shuffled, 5_000, 42))) == set(_keys(sample))
+    # Another seed, another sample: about 5,000 x 5,000 / all of them in common.
+    other = set(_keys(training_rows(path, 5_000, 7)))
+    assert len(other & set(_keys(sample))) < 2 * 5_000 * 5_000 / len(every)

@@ -171,13 +171,18 @@ def write_parquet_batches(target: Path, batches: Iterable[pd.DataFrame]) -> int:
     return write_parquet_parts({"table": target}, ({"table": batch} for batch in batches))["table"]
 
 
-def read_parquet_batches(path: Path, rows: int = ROW_GROUP_ROWS) -> Iterator[pd.DataFrame]:
-    """The table at ``path`` as frames of at most ``rows`` rows, in order, typed as :func:`read_parquet` types it."""
+def read_parquet_batches(
+    path: Path, rows: int = ROW_GROUP_ROWS, columns: Sequence[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """The table at ``path`` (only ``columns``, when given) as frames of at most ``rows`` rows, in order, typed as
+    :func:`read_parquet` types it."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; run the stage that writes it (dvc repro)")
     file = pq.ParquetFile(path)
-    for batch in file.iter_batches(batch_size=rows):
-        yield pyarrow.Table.from_batches([batch], schema=file.schema_arrow).to_pandas()
+    schema = file.schema_arrow if columns is None else pyarrow.schema([file.schema_arrow.field(c) for c in columns])
+    schema = schema.with_metadata(file.schema_arrow.metadata)
+    for batch in file.iter_batches(batch_size=rows, columns=None if columns is None else list(columns)):
+        yield pyarrow.Table.from_batches([batch], schema=schema).to_pandas()
 
 
 def read_parquet(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:

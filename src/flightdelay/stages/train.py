@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
 
 from flightdelay.core.model import make_model
-from flightdelay.io.files import atomic_path, read_parquet
+from flightdelay.io.files import atomic_path, read_parquet, read_parquet_batches
 from flightdelay.problem import PROBLEM
 from flightdelay.settings import Params
 from flightdelay.stages._runner import run_stage
@@ -75,9 +77,33 @@ def track(params: Params, model: Pipeline, rows: pd.DataFrame, model_path: Path)
         return str(run.info.run_id)
 
 
+def training_rows(path: Path, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """The rows of ``path`` to fit on: every row, or past ``max_rows`` the ``max_rows`` whose keys hash lowest.
+
+    The hash is of each row's :attr:`~flightdelay.interface.Problem.keys` and ``seed``, so the sample is the
+    same for the same rows however they are stored, a row keeps its place in it while rows are added (unless
+    lower hashes push it out), and another seed draws another sample. The file is read twice, a batch at a
+    time: its keys, to find the cut, then the rows under it. The rows keep the file's order.
+    """
+    total = pq.ParquetFile(path).metadata.num_rows if path.is_file() else 0
+    if max_rows is None or total <= max_rows:
+        return read_parquet(path)
+    hashes = np.concatenate([_key_hashes(keys, seed) for keys in read_parquet_batches(path, columns=PROBLEM.keys)])
+    cut = np.partition(hashes, max_rows - 1)[max_rows - 1]
+    kept = [batch[_key_hashes(batch, seed) <= cut] for batch in read_parquet_batches(path)]
+    rows: pd.DataFrame = pd.concat(kept, ignore_index=True)
+    log.info("fitting on %d of %d rows (train.max_rows), sampled by key with seed %d", len(rows), total, seed)
+    return rows
+
+
+def _key_hashes(rows: pd.DataFrame, seed: int) -> np.ndarray:
+    keys = rows[list(PROBLEM.keys)].assign(_seed=seed)
+    return pd.util.hash_pandas_object(keys, index=False).to_numpy()
+
+
 def train(params: Params) -> None:
     """Write ``paths.model`` and record the run in MLflow."""
-    rows = read_parquet(params.paths.train)
+    rows = training_rows(params.paths.train, params.train.max_rows, params.train.random_state)
     model = fit(params, rows)
     with atomic_path(params.paths.model) as tmp:
         joblib.dump(model, tmp)
