@@ -24,8 +24,9 @@ ENV = {"UV_COMPILE_BYTECODE": "1"} if os.environ.get("PYTHONDONTWRITEBYTECODE") 
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    """Sync the session's venv to the lockfile exactly: the project, its dependencies and ``groups``."""
-    flags = [f"--group={g}" for g in groups]
+    """Sync the session's venv to the lockfile exactly: the project, its dependencies, the ``scale`` group (dask,
+    for params.yaml's engine: every session may run a stage) and ``groups``."""
+    flags = [f"--group={g}" for g in ("scale", *groups)]
     session.run_install(
         UV,
         "sync",

@@ -146,6 +146,19 @@ class Monitor(_Frozen):
         return self
 
 
+class Engine(_Frozen):
+    """Where the heavy stages (validate's row checks, featurize) run their batches of rows (``io.engines``).
+
+    ``pandas``: in the stage's process, one batch after another. ``dask``: on a ``dask.distributed`` cluster,
+    the scheduler at ``address``, or with none a local cluster of ``workers`` processes (a core each by
+    default). The outputs are the same files either way; the engine is not a DVC param.
+    """
+
+    name: Literal["pandas", "dask"] = "pandas"
+    address: str | None = None
+    workers: Annotated[int, Field(ge=1)] | None = None
+
+
 class Params(_Frozen):
     """The whole of ``params.yaml``."""
 
@@ -160,6 +173,7 @@ class Params(_Frozen):
     gate: Gate
     report: Report
     monitor: Monitor
+    engine: Engine = Engine()
 
     @field_validator("ingest", "label", mode="before")
     @classmethod

@@ -12,10 +12,19 @@ from flightdelay import settings
 from flightdelay.core.split import SplitError
 from flightdelay.interface import SampleError
 from flightdelay.io.dvc import DvcError
+from flightdelay.io.engines import EngineError
 from flightdelay.io.files import RawDataError
 
 # Errors whose message already says what is wrong and what to do; anything else is a bug and keeps its traceback.
-EXPECTED_ERRORS = (settings.ParamsError, RawDataError, SplitError, SampleError, DvcError, FileNotFoundError)
+EXPECTED_ERRORS = (
+    settings.ParamsError,
+    RawDataError,
+    SplitError,
+    SampleError,
+    DvcError,
+    EngineError,
+    FileNotFoundError,
+)
 
 
 class StageFailedError(RuntimeError):
