@@ -16,14 +16,19 @@ like the service's prediction log, so labels join to it by request id.
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
+import shutil
 import sys
 import tempfile
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -36,9 +41,10 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from flightdelay import registry, serving
-from flightdelay.io import dvc, tracking
+from flightdelay.io import dvc, engines, tracking
 from flightdelay.io.files import atomic_path
 from flightdelay.problem import PROBLEM
+from flightdelay.settings import Engine
 
 REQUEST_ID = "request_id"
 OUTCOME_COLUMNS = ("delay_probability", "delayed", "threshold", "model", "model_version", "scored_at", "error")
@@ -298,6 +304,9 @@ class _Scoring:
     version: registry.Version
     scored_at: pd.Timestamp
 
+    def table_of(self, chunk: tuple[pd.DataFrame, list[str]]) -> dict[str, Any]:
+        return self.table(*chunk)
+
     def table(self, frame: pd.DataFrame, ids: list[str]) -> dict[str, Any]:
         requests, proba, errors = score_chunk(self.predictor, self.model, frame)
         unscored = np.isnan(proba)
@@ -316,6 +325,47 @@ class _Scoring:
         }
 
 
+@dataclass(frozen=True)
+class _Remote:
+    """What a worker needs to score a run's chunks: the version, the run's time, the registry, the run's token."""
+
+    version: registry.Version
+    scored_at: pd.Timestamp
+    tracking_uri: str
+    run: str
+
+
+_WORKER_RUN: dict[str, tuple[_Scoring, Path]] = {}  # on a Dask worker: the run it serves now, and its bundle
+_WORKER_LOCK = threading.Lock()
+
+
+def _scored_on_worker(remote: _Remote, chunk: tuple[pd.DataFrame, list[str]]) -> dict[str, Any]:
+    """A chunk's output columns, on a Dask worker: the version loaded (and its hash checked) once a run."""
+    with _WORKER_LOCK:
+        if remote.run not in _WORKER_RUN:
+            import mlflow
+
+            mlflow.set_tracking_uri(remote.tracking_uri)
+            for _, earlier in _WORKER_RUN.values():  # an earlier run's model is not needed again
+                shutil.rmtree(earlier, ignore_errors=True)
+            _WORKER_RUN.clear()
+            bundle = Path(tempfile.mkdtemp(prefix="flightdelay-batch-"))
+            atexit.register(shutil.rmtree, bundle, ignore_errors=True)
+            predictor = load(remote.version, bundle)
+            _WORKER_RUN[remote.run] = (
+                _Scoring(predictor, PROBLEM.request_model(), remote.version, remote.scored_at),
+                bundle,
+            )
+        scoring, _ = _WORKER_RUN[remote.run]
+    return scoring.table_of(chunk)
+
+
+def mlflow_uri() -> str:
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
 def run(
     source: Path,
     output: Path,
@@ -324,8 +374,12 @@ def run(
     chunk_rows: int = 50_000,
     progress: bool = True,
     now: pd.Timestamp | None = None,
+    engine: Engine = Engine(),  # noqa: B008 - a frozen settings model
 ) -> Scored:
-    """Score ``source`` into ``output`` with ``version`` (see the module's doc); the registry must be connected."""
+    """Score ``source`` into ``output`` with ``version`` (see the module's doc); the registry must be connected.
+
+    ``engine`` (``params.engine``) says where the chunks are scored: here, or on a Dask cluster's workers, which
+    are sent the chunks this process reads and send back their scores in order (``io.engines``)."""
     from tqdm import tqdm
 
     if chunk_rows < 1:
@@ -341,18 +395,30 @@ def run(
     rows = failed = 0
     model = PROBLEM.request_model()
     with tempfile.TemporaryDirectory() as tmp, atomic_path(output) as staged, ExitStack() as stack:
+        # Loaded here whatever the engine: a version that fails its hash check stops the run before any worker.
         scoring = _Scoring(load(version, Path(tmp)), model, version, scored_at)
+        runner = stack.enter_context(engines.engine(engine))
+        score: Callable[[tuple[pd.DataFrame, list[str]]], dict[str, Any]] = scoring.table_of
+        if isinstance(runner, engines.OnDask):  # each worker loads the version itself, once a run
+            score = partial(_scored_on_worker, _Remote(version, scored_at, mlflow_uri(), os.urandom(8).hex()))
         bar = stack.enter_context(
             tqdm(total=count_rows(source), unit="rows", unit_scale=True, file=sys.stderr, disable=not progress)
         )
         writer = _Writer(staged, kind, output_schema(model))
-        try:
+
+        def numbered() -> Iterator[tuple[pd.DataFrame, list[str]]]:
+            offset = 0
             for frame in chunks(source, chunk_rows):
-                table = scoring.table(frame, ids.of(frame, rows))
+                yield frame, ids.of(frame, offset)
+                offset += len(frame)
+
+        try:
+            for table in runner.each(numbered(), score):
                 writer.write(table)
-                rows += len(frame)
+                done = len(table[REQUEST_ID])
+                rows += done
                 failed += table["delay_probability"].null_count
-                bar.update(len(frame))
+                bar.update(done)
         finally:
             writer.close()
         if rows == 0:

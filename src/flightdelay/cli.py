@@ -690,15 +690,17 @@ def batch_predict(
     """
     import tempfile
 
-    from flightdelay import batch, registry
+    from flightdelay import batch, registry, settings
+    from flightdelay.io.engines import EngineError
 
     try:
+        engine = settings.load().engine  # params.yaml's engine: here, or a Dask cluster's workers
         with registry.connect(Path.cwd()), tempfile.TemporaryDirectory() as tmp:
             chosen = batch.resolve(version, alias)
             flights = batch.fetch(source, Path(tmp))
             typer.echo(f"scoring {source} with {chosen.label} (aliases: {', '.join(chosen.aliases) or 'none'})")
-            done = batch.run(flights, output, chosen, chunk_rows=chunk_rows, progress=progress)
-    except (batch.BatchError, registry.RegistryError) as exc:
+            done = batch.run(flights, output, chosen, chunk_rows=chunk_rows, progress=progress, engine=engine)
+    except (batch.BatchError, registry.RegistryError, settings.ParamsError, EngineError) as exc:
         _fail(str(exc))
     failed = f"; {done.failed:,} could not be scored (see their error column)" if done.failed else ""
     typer.echo(f"wrote {done.output}: {done.rows:,} flights scored by {done.version.label}{failed}")

@@ -112,6 +112,34 @@ def test_a_parquet_file_is_scored_chunk_by_chunk_with_the_pipelines_features(
     assert scored["error"][~ok].str.contains(": ").all()
 
 
+def test_on_a_dask_cluster_the_workers_score_the_chunks_and_the_output_is_the_same(
+    server: Registry, flights: pd.DataFrame, tmp_path: Path
+) -> None:
+    from distributed import LocalCluster
+
+    source = tmp_path / "flights.csv"
+    _requests(flights).to_csv(source, index=False)  # a file only this process reads: chunks go to the workers
+    here = batch.run(source, tmp_path / "here.parquet", server.production, chunk_rows=500, progress=False, now=NOW)
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+        on_dask = settings.Engine(name="dask", address=cluster.scheduler_address)
+        there = batch.run(
+            source,
+            tmp_path / "there.parquet",
+            server.production,
+            chunk_rows=500,
+            progress=False,
+            now=NOW,
+            engine=on_dask,
+        )
+        scored_by_workers = cluster.scheduler.task_prefixes["scored_on_worker"].state_counts["memory"]
+    assert (there.rows, there.failed) == (here.rows, here.failed)
+    pd.testing.assert_frame_equal(pd.read_parquet(there.output), pd.read_parquet(here.output))
+    assert scored_by_workers == -(-ROWS // 500)  # every chunk (batch._scored_on_worker, as dask names it)
+    # A version whose model fails its hash is refused here, before any worker is asked (the cluster is gone).
+    with pytest.raises(batch.BatchError, match="hashes to"):
+        batch.run(source, tmp_path / "no.parquet", server.tampered, progress=False, engine=on_dask)
+
+
 def test_a_csv_file_scores_as_its_parquet_twin_and_bad_rows_stay_their_own(
     server: Registry, flights: pd.DataFrame, tmp_path: Path
 ) -> None:

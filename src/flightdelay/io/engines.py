@@ -1,25 +1,27 @@
 """Where the heavy stages run their batches of rows: in the stage's own process, or on a Dask cluster.
 
-A stage asks :func:`engine` for a mapper, and hands it a Parquet table, a function of a batch of its rows
-and a batch size; it gets the function's results back in the table's order. The results are the same with
-either engine, so the files a stage writes from them are too (``tests/problem/test_engines.py``).
+A stage asks :func:`engine` for a runner and hands it a Parquet table, a function of a batch of its rows
+and a batch size (``table``), or items it reads itself and a function of one (``each``); it gets the
+function's results back in order. They are the same with either engine, so the files a stage writes
+from them are too (``tests/problem/test_stages_in_batches.py``, ``tests/e2e/test_batch.py``).
 
 * ``pandas`` (the default): the stage's process reads one batch after another and calls the function.
-* ``dask``: the workers of a ``dask.distributed`` cluster each read their own batches from the table (a
-  path they must be able to open: a shared filesystem, or a local cluster) and call the function there;
-  the stage's process gathers the results in order, at most :data:`IN_FLIGHT_PER_WORKER` batches per
-  worker ahead, so its memory is that of a few results whatever the table's size. ``engine.address`` names
-  the scheduler; with none, a local cluster of ``engine.workers`` processes (a core each) is started for the
-  stage and closed after it. The function and what it refers to travel to the workers by pickle (cloudpickle):
-  the workers need this project installed, as the stage's environment has it.
+* ``dask``: the workers of a ``dask.distributed`` cluster each read their own batches of a table (a path
+  they must be able to open: a shared filesystem, or a local cluster), or are sent the caller's items, and
+  call the function there; the caller gathers the results in order, at most :data:`IN_FLIGHT_PER_WORKER`
+  per worker ahead, so its memory is that of a few results whatever the table's size. ``engine.address``
+  names the scheduler; with none, a local cluster of ``engine.workers`` processes (a core each) is started
+  for the block and closed after it. The function and what it refers to travel to the workers by pickle
+  (cloudpickle): the workers need this project installed, as the stage's environment has it.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +34,7 @@ from flightdelay.io.files import read_parquet_batches
 from flightdelay.settings import Engine
 
 T = TypeVar("T")
-Mapper = Callable[[Path, Callable[[pd.DataFrame], T], int], Iterator[T]]
+X = TypeVar("X")
 
 #: Batches a worker is given ahead of the one the stage waits for: enough to keep it busy, few to hold.
 IN_FLIGHT_PER_WORKER = 2
@@ -43,23 +45,62 @@ class EngineError(RuntimeError):
     """The engine asked for cannot run: dask missing, or its scheduler out of reach."""
 
 
+class InProcess:
+    """The pandas engine: everything in the calling process, one batch after another."""
+
+    def table(self, path: Path, function: Callable[[pd.DataFrame], T], rows: int) -> Iterator[T]:
+        """``function`` of each batch of at most ``rows`` rows of the Parquet table at ``path``, in order."""
+        for batch in read_parquet_batches(path, rows):
+            yield function(batch)
+
+    def each(self, items: Iterable[X], function: Callable[[X], T]) -> Iterator[T]:
+        """``function`` of each of ``items`` (read by the caller: a file it alone can open), in order."""
+        for item in items:
+            yield function(item)
+
+
+class OnDask:
+    """The dask engine: the calls run on the cluster's workers, the results come back in order."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def table(self, path: Path, function: Callable[[pd.DataFrame], T], rows: int) -> Iterator[T]:
+        """As :meth:`InProcess.table`, each worker reading its own batches from ``path``."""
+        where = str(path.resolve())
+        return self._ordered(partial(_apply, function, where), iter(batch_bounds(path, rows)))
+
+    def each(self, items: Iterable[X], function: Callable[[X], T]) -> Iterator[T]:
+        """As :meth:`InProcess.each`: the items are sent to the workers, a few per worker ahead."""
+        return self._ordered(function, ((item,) for item in items))
+
+    def _ordered(self, function: Callable[..., T], arguments: Iterator[tuple[Any, ...]]) -> Iterator[T]:
+        workers = max(len(self.client.scheduler_info().get("workers", {})), 1)
+        waiting = deque(
+            self.client.submit(function, *given, pure=False)
+            for given in islice(arguments, IN_FLIGHT_PER_WORKER * workers)
+        )
+        while waiting:
+            future = waiting.popleft()
+            result: T = future.result()
+            future.release()
+            following = next(arguments, None)
+            if following is not None:
+                waiting.append(self.client.submit(function, *following, pure=False))
+            yield result
+
+
+Runner = InProcess | OnDask
+
+
 @contextmanager
-def engine(settings: Engine) -> Iterator[Mapper[Any]]:
-    """The mapper of ``settings`` (``params.engine``), for the length of the block."""
+def engine(settings: Engine) -> Iterator[Runner]:
+    """The runner of ``settings`` (``params.engine``), for the length of the block."""
     if settings.name == "pandas":
-        yield _in_process
+        yield InProcess()
         return
     with _dask_client(settings) as client:
-
-        def mapped(path: Path, function: Callable[[pd.DataFrame], Any], rows: int) -> Iterator[Any]:
-            return _on_dask(client, path, function, rows)
-
-        yield mapped
-
-
-def _in_process(path: Path, function: Callable[[pd.DataFrame], T], rows: int) -> Iterator[T]:
-    for batch in read_parquet_batches(path, rows):
-        yield function(batch)
+        yield OnDask(client)
 
 
 def batch_bounds(path: Path, rows: int) -> list[tuple[int, int]]:
@@ -88,26 +129,8 @@ def read_rows(path: Path, start: int, stop: int) -> pd.DataFrame:
 
 
 def _apply(function: Callable[[pd.DataFrame], T], path: str, start: int, stop: int) -> T:
-    """What a worker runs: read its batch, call the function on it."""
+    """What a worker runs for :meth:`OnDask.table`: read its batch, call the function on it."""
     return function(read_rows(Path(path), start, stop))
-
-
-def _on_dask(client: Any, path: Path, function: Callable[[pd.DataFrame], T], rows: int) -> Iterator[T]:
-    bounds = iter(batch_bounds(path, rows))
-    workers = max(len(client.scheduler_info().get("workers", {})), 1)
-
-    def submit(start: int, stop: int) -> Any:
-        return client.submit(_apply, function, str(path.resolve()), start, stop, pure=False)
-
-    waiting = deque(submit(*b) for b in islice(bounds, IN_FLIGHT_PER_WORKER * workers))
-    while waiting:
-        future = waiting.popleft()
-        result: T = future.result()
-        future.release()
-        following = next(bounds, None)
-        if following is not None:
-            waiting.append(submit(*following))
-        yield result
 
 
 @contextmanager

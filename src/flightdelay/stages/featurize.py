@@ -40,11 +40,11 @@ def featurize(params: Params, batch_rows: int = ROW_GROUP_ROWS) -> None:
                 labels[name] += int(frame[PROBLEM.label].sum())
             yield part
 
-    with engine(params.engine) as mapped:
-        months: set[int] = set().union(*mapped(joined, _months, batch_rows))
+    with engine(params.engine) as runner:
+        months: set[int] = set().union(*runner.table(joined, _months, batch_rows))
         bounds = MonthBounds.of(months, split.valid_months, split.test_months, split.min_train_months)
         written = write_parquet_parts(
-            targets, counted(mapped(joined, partial(_parts, bounds, params.label), batch_rows))
+            targets, counted(runner.table(joined, partial(_parts, bounds, params.label), batch_rows))
         )
     for name, rows in written.items():
         ending = sorted(month for month in months if _part_of(month, bounds) == name)

@@ -112,8 +112,8 @@ def validate(params: Params) -> None:
     """Write ``paths.validation_report``; raise when the data has hard errors."""
     joined = params.paths.joined
     schema, warnings = PROBLEM.schema(params.paths.raw), PROBLEM.warnings()
-    with engine(params.engine) as mapped:  # the rows' checks in this process or on a Dask cluster (io.engines)
-        checked = mapped(joined, partial(batch_failures, by_row(schema), warnings), ROW_GROUP_ROWS)
+    with engine(params.engine) as runner:  # the rows' checks in this process or on a Dask cluster (io.engines)
+        checked = runner.table(joined, partial(batch_failures, by_row(schema), warnings), ROW_GROUP_ROWS)
         report = report_of(checked, schema, warnings, lambda names: _columns(joined, names))
     write_json(params.paths.validation_report, report)
     for warning in report["warnings"]:
