@@ -105,6 +105,8 @@ def engine(settings: Engine) -> Iterator[Runner]:
 
 def batch_bounds(path: Path, rows: int) -> list[tuple[int, int]]:
     """The table's rows as ``[start, stop)`` ranges of at most ``rows``, none across a row group."""
+    if not path.is_file():  # named as the pandas engine names it (io.files.read_parquet_batches)
+        raise FileNotFoundError(f"{path}: not found; run the stage that writes it (dvc repro)")
     metadata = pq.ParquetFile(path).metadata
     bounds, start = [], 0
     for group in range(metadata.num_row_groups):
