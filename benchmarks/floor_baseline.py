@@ -1,7 +1,7 @@
 """The floor for ``nox -s bench -- serve``: the least a Python web service can do per flight.
 
 FastAPI + uvicorn (``serve.py`` starts it with 2 workers, one OpenMP thread), an async endpoint that
-parses the request's JSON and runs the same fitted trees, through the same treelite predictor, on a
+parses the request's JSON and runs the same fitted trees, through the same onnxruntime session, on a
 numpy row made ready at start-up from the example flight: no features, no validation, no logging.
 The project's service is measured as a fraction of this one's throughput.
 """
@@ -13,22 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import treelite
 from fastapi import FastAPI
 
+from flightdelay.core.scoring import CompiledTrees
 from flightdelay.problem import PROBLEM
 from flightdelay.serving import Predictor
 
 
-def _ready() -> tuple[treelite.Model, np.ndarray]:
+def _ready() -> tuple[CompiledTrees, np.ndarray]:
     predictor = Predictor.load(Path(os.environ["FLIGHTDELAY_BUNDLE"]))
-    if predictor.scorer.forest is None:
+    if predictor.scorer.trees is None:
         raise RuntimeError("the floor runs gradient-boosted trees: set train.estimator: hist_gradient_boosting")
     row, _ = predictor.scorer.encode(PROBLEM.request_features([PROBLEM.example], predictor.codes.references))
-    return predictor.scorer.forest, row
+    return predictor.scorer.trees, row
 
 
-_forest, _row = _ready()
+_trees, _row = _ready()
 app = FastAPI(title="flightdelay floor")
 
 
@@ -39,5 +39,4 @@ async def ready() -> dict[str, str]:
 
 @app.post("/predict")
 async def predict(body: dict[str, Any]) -> dict[str, float]:
-    raw = treelite.gtil.predict(_forest, _row, nthread=1)
-    return {"delay_probability": float(np.asarray(raw).ravel()[-1])}
+    return {"delay_probability": float(_trees.proba(_row)[0])}

@@ -33,8 +33,9 @@ from typing import Annotated, Any, get_type_hints
 import bentoml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-# One OpenMP thread for the model unless told otherwise. Batches are small, and OpenMP's spinning threads
-# fight the API process and each other for the cores. libgomp reads this once, when scikit-learn loads it.
+# One OpenMP thread for scikit-learn unless told otherwise: OpenMP's spinning threads fight the API process
+# and each other for the cores. libgomp reads this once, when scikit-learn loads it. (The trees run in
+# onnxruntime, whose threads are MODEL_THREADS below.)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from flightdelay.ab import ABSettings, Challenger, assigned_to_b
@@ -61,6 +62,9 @@ MAX_BATCH = 1000
 # or a second service for the model only added a hop (the README's benchmark section has the figures).
 WORKERS = int(os.environ.get("FLIGHTDELAY_WORKERS", "2"))
 INLINE_MAX_ROWS = 100
+# The threads that score a large batch's trees (core.scoring.PARALLEL_MIN_ROWS rows or more): a lone caller's
+# 1,000 flights take half the time on two (README, benchmark). Smaller batches stay on one.
+MODEL_THREADS = int(os.environ.get("FLIGHTDELAY_MODEL_THREADS", "2"))
 # BentoML's access log, a line per request, off unless FLIGHTDELAY_ACCESS_LOG=1: the worker formats each
 # line and the serving process relays it. Every prediction is in the prediction log with its request id,
 # every request in /metrics, and every error in the server log.
@@ -335,7 +339,7 @@ class FlightDelay:
 
     def __init__(self) -> None:
         bundle = Path(self.bundle.path)
-        self.predictor = Predictor.load(bundle)
+        self.predictor = Predictor.load(bundle, threads=MODEL_THREADS)
         self.gathered = Gathered(self.predictor.predict, INLINE_MAX_ROWS - 1, on_unseen=UNKNOWN.inc)
         self.codes = self.predictor.codes
         self.threshold = self.predictor.threshold

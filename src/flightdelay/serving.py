@@ -198,10 +198,11 @@ class Predictor:
     metadata: dict[str, Any]
 
     @classmethod
-    def load(cls, bundle: Path) -> Predictor:
+    def load(cls, bundle: Path, threads: int = 1) -> Predictor:
+        """The bundle's predictor; ``threads`` score a large batch's trees (``core.scoring.Scorer.of``)."""
         model = joblib.load(bundle / MODEL_FILE)
         return cls(
-            scorer=Scorer.of(model, PROBLEM.categorical, PROBLEM.numeric),
+            scorer=Scorer.of(model, PROBLEM.categorical, PROBLEM.numeric, threads),
             codes=KnownCodes.load(bundle),
             metadata=json.loads((bundle / METADATA_FILE).read_text()),
         )

@@ -441,7 +441,7 @@ def test_concurrent_single_flight_calls_each_get_the_same_answer(served: Served)
 
 
 def test_a_large_batch_is_scored_off_the_event_loop_with_the_single_calls_answers(served: Served) -> None:
-    """Past INLINE_MAX_ROWS the batch is scored in a thread and past GTIL_MAX_ROWS by the estimator itself."""
+    """Past INLINE_MAX_ROWS the batch is scored in a thread, and its trees on the model's threads."""
     flights = [EXAMPLE | {"sched_dep_time": 500 + 7 * i % 60 + 100 * (i % 18)} for i in range(250)]
     status, answers = served.call("/predict_batch", {"flights": flights})
     assert status == 200, answers
