@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import joblib
 import numpy as np
+import orjson
 import pandas as pd
 from pydantic import BaseModel, ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError, to_json
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from flightdelay.core.scoring import Scorer
 from flightdelay.problem import PROBLEM
@@ -440,7 +441,11 @@ class PredictionLog:
                 except queue.Empty:
                     break
             try:
-                lines = b"".join(to_json(record, fallback=str) + b"\n" for record in batch)
+                # orjson: 2.8 ms for 1,000 flights' records against 6.5 for pydantic's to_json, the same bytes,
+                # and this thread holds the GIL while it runs (README, benchmark).
+                lines = b"".join(
+                    orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE) for record in batch
+                )
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 if self.path.exists() and self.path.stat().st_size + len(lines) > self.max_bytes:
                     self._rotate()

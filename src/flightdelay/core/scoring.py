@@ -177,7 +177,8 @@ def onnx_trees(estimator: HistGradientBoostingClassifier) -> bytes:
         graph, opset_imports=[onnx.helper.make_opsetid("", 21), onnx.helper.make_opsetid("ai.onnx.ml", 5)]
     )
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 def _session(model: bytes, threads: int) -> ort.InferenceSession:
