@@ -66,3 +66,17 @@ def make_model(train: Train, categorical: Sequence[str], numeric: Sequence[str])
     if train.estimator == "hist_gradient_boosting":
         return _hist_gradient_boosting(train, list(categorical), list(numeric))
     return _logistic_regression(train, list(categorical), list(numeric))
+
+
+def portable(model: Pipeline) -> Pipeline:
+    """The fitted model without the training machine in it, so its file's bytes depend on the data and params only.
+
+    A fitted gradient-boosted estimator keeps its bin mapper, which records the number of OpenMP threads it
+    was fitted with (the machine's cores unless limited): the same training on 2 and on 4 cores pickled to
+    different bytes, so ``dvc.lock`` changed on a machine with other cores. The mapper's constructor
+    default, None, has it use the loading machine's threads, as the fitted estimator itself does.
+    """
+    mapper = getattr(model.named_steps["estimator"], "_bin_mapper", None)
+    if mapper is not None:
+        mapper.n_threads = None
+    return model

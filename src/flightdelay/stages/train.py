@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from sklearn.pipeline import Pipeline
 
-from flightdelay.core.model import make_model
+from flightdelay.core.model import make_model, portable
 from flightdelay.io.files import atomic_path, read_parquet, read_parquet_batches
 from flightdelay.problem import PROBLEM
 from flightdelay.settings import Params
@@ -25,7 +25,7 @@ def fit(params: Params, rows: pd.DataFrame) -> Pipeline:
     """The fitted pipeline for ``rows`` (keys, features and label as featurize writes them)."""
     model = make_model(params.train, PROBLEM.categorical, PROBLEM.numeric)
     model.fit(rows[list(PROBLEM.features)], rows[PROBLEM.label].to_numpy())
-    return model
+    return portable(model)
 
 
 def flat_params(params: Params) -> dict[str, object]:
