@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
-from flightdelay.serving import PredictionLog, rotated
+import numpy as np
+import pytest
+from pydantic_core import to_json
+
+from flightdelay.serving import PredictionLog, json_line, rotated
 
 
 def test_records_become_json_lines(tmp_path: Path) -> None:
@@ -16,6 +21,39 @@ def test_records_become_json_lines(tmp_path: Path) -> None:
     assert log.flush()
     lines = (tmp_path / "logs" / "predictions.jsonl").read_text().splitlines()
     assert [json.loads(line)["request_id"] for line in lines] == ["0", "1", "2", "3", "4"]
+
+
+STRINGS = {"carrier": "UA", "dep_delay": -3, "temp": 39.02, "wind": 1e-7, "name": 'Zürich \u2028 "x" \\ \x01'}
+
+
+@pytest.mark.parametrize(
+    ("record", "as_python"),
+    [
+        ({"time": 1764582000.123456, "request_id": "ab" * 16, "variant": None}, None),
+        ({"input": STRINGS, "output": {"delayed": False}}, None),
+        (
+            {"output": {"delay_probability": np.float64(0.25), "count": np.int64(3), "delayed": np.bool_(True)}},
+            {"output": {"delay_probability": 0.25, "count": 3, "delayed": True}},
+        ),
+        ({"big": 2**70, 7: "a key that is not a string"}, None),
+    ],
+    ids=["scalars", "strings and numbers", "numpy scalars as numbers", "what orjson refuses"],
+)
+def test_a_record_is_the_json_line_pydantic_writes(record: dict[Any, Any], as_python: dict[str, Any] | None) -> None:
+    line = json_line(record)
+    assert line == to_json(as_python or record, fallback=str) + b"\n"
+    assert line.count(b"\n") == 1
+
+
+def test_a_record_orjson_refuses_is_still_written_and_the_log_goes_on(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "predictions.jsonl")
+    log.write_many([{"request_id": "0", "big": 2**70}, {"request_id": "1"}])
+    log.write({"request_id": "2"})
+    assert log.flush()
+    lines = (tmp_path / "predictions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == ["0", "1", "2"]
+    assert json.loads(lines[0])["big"] == 2**70
+    assert log.dropped == 0
 
 
 def test_unavailable_sink_drops_and_counts_without_raising(tmp_path: Path) -> None:
