@@ -125,10 +125,13 @@ def test_trees_that_are_a_single_leaf_score_as_the_pipelines() -> None:
     )
 
 
-def test_a_multiclass_estimator_is_refused_by_name() -> None:
+def test_a_multiclass_estimator_is_refused_by_name_and_scored_by_its_pipeline() -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     data = rows(300, seed=6)
     estimator = HistGradientBoostingClassifier(max_iter=3).fit(data[list(NUMERIC)], data["label"] + (data["size"] > 1))
     with pytest.raises(ValueError, match="binary classifier"):
         scoring.onnx_trees(estimator)
+    pipeline = make_model(_boosted(3, 20), CATEGORICAL, NUMERIC)
+    pipeline.fit(data[list(CATEGORICAL + NUMERIC)], data["label"] + (data["size"] > 1))
+    assert Scorer.of(pipeline, CATEGORICAL, NUMERIC).trees is None  # scored by its pipeline instead

@@ -232,7 +232,8 @@ class Scorer:
         """
         estimator = pipeline.named_steps["estimator"]
         encoder = pipeline.named_steps["columns"].named_transformers_["categorical"]
-        if not (isinstance(estimator, HistGradientBoostingClassifier) and isinstance(encoder, OrdinalEncoder)):
+        boosted = isinstance(estimator, HistGradientBoostingClassifier) and estimator.n_trees_per_iteration_ == 1
+        if not (boosted and isinstance(encoder, OrdinalEncoder)):  # a multiclass model too: onnx_trees is binary
             return cls(pipeline, tuple(categorical), tuple(numeric))
         fitted = getattr(encoder, "categories_", ())  # none when the problem has no categorical feature
         codes = tuple({value: float(code) for code, value in enumerate(known) if _known(value)} for known in fitted)
