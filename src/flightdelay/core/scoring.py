@@ -115,7 +115,7 @@ def onnx_trees(estimator: HistGradientBoostingClassifier) -> bytes:
       tests membership of one set, so the node tests the set on the side missing values do not go to.
 
     Reads the fitted estimator's private attributes (``_predictors``, ``_preprocessor``, ``_bin_mapper``,
-    ``_baseline_prediction``) as scikit-learn 1.7-1.9 lays them out; the tests compare every path with
+    ``_baseline_prediction``) as scikit-learn 1.9 (the locked version) lays them out; the tests compare every path with
     ``predict_proba``.
     """
     if estimator.n_trees_per_iteration_ != 1:
