@@ -34,11 +34,16 @@ def columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {c: frame[c].to_numpy(dtype=object if c in CATEGORICAL else float) for c in CATEGORICAL + NUMERIC}
 
 
+def _boosted(max_iter: int, min_samples_leaf: int, estimator: str = "hist_gradient_boosting") -> settings.Train:
+    """params.yaml's training settings, with ``estimator`` and a small gradient-boosted model."""
+    train = settings.load(ROOT / "params.yaml").train.model_copy(update={"estimator": estimator})
+    hgb = train.hist_gradient_boosting.model_copy(update={"max_iter": max_iter, "min_samples_leaf": min_samples_leaf})
+    return train.model_copy(update={"hist_gradient_boosting": hgb})
+
+
 @pytest.fixture(scope="module", params=["hist_gradient_boosting", "logistic_regression"])
 def fitted(request: pytest.FixtureRequest) -> Scorer:
-    train = settings.load(ROOT / "params.yaml").train.model_copy(update={"estimator": request.param})
-    hgb = train.hist_gradient_boosting.model_copy(update={"max_iter": 40, "min_samples_leaf": 5})
-    pipeline = make_model(train.model_copy(update={"hist_gradient_boosting": hgb}), CATEGORICAL, NUMERIC)
+    pipeline = make_model(_boosted(40, 5, request.param), CATEGORICAL, NUMERIC)
     data = rows(2000, seed=0)
     pipeline.fit(data[list(CATEGORICAL + NUMERIC)], data["label"])
     return Scorer.of(pipeline, CATEGORICAL, NUMERIC, threads=2)
@@ -82,12 +87,6 @@ def test_a_problem_without_categorical_features_takes_the_fast_path_too() -> Non
     proba, unseen = scorer.score({c: data[c].to_numpy(dtype=float) for c in NUMERIC})
     np.testing.assert_allclose(proba, pipeline.predict_proba(data[list(NUMERIC)])[:, 1], rtol=0, atol=1e-12)
     assert unseen == 0
-
-
-def _boosted(max_iter: int, min_samples_leaf: int) -> settings.Train:
-    train = settings.load(ROOT / "params.yaml").train.model_copy(update={"estimator": "hist_gradient_boosting"})
-    hgb = train.hist_gradient_boosting.model_copy(update={"max_iter": max_iter, "min_samples_leaf": min_samples_leaf})
-    return train.model_copy(update={"hist_gradient_boosting": hgb})
 
 
 def test_categories_past_one_bitset_word_route_as_the_pipelines() -> None:

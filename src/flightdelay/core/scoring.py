@@ -19,16 +19,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pandas as pd
 from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
+
+if TYPE_CHECKING:
+    import onnx
 
 #: From this many rows on, a batch's trees run on ``threads`` threads (``Scorer.of``); below, on one.
 PARALLEL_MIN_ROWS = 100
@@ -73,6 +75,8 @@ class _Ensemble:
             ids.append(-1 - target if target < 0 else target)
 
     def node(self) -> onnx.NodeProto:
+        import onnx  # ~1 s of imports (protobuf), needed only when a model is converted
+
         def tensor(values: list[Any], dtype: type) -> onnx.TensorProto:
             return onnx.numpy_helper.from_array(np.array(values, dtype=dtype))
 
@@ -118,6 +122,8 @@ def onnx_trees(estimator: HistGradientBoostingClassifier) -> bytes:
     ``_baseline_prediction``) as scikit-learn 1.9 (the locked version) lays them out; the tests compare every path with
     ``predict_proba``.
     """
+    import onnx  # ~1 s of imports (protobuf), needed only here
+
     if estimator.n_trees_per_iteration_ != 1:
         raise ValueError("onnx_trees converts a binary classifier (one tree per iteration)")
     # With categorical features, the estimator encodes them again, into codes 0..k-1 of its own, and puts
